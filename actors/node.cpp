@@ -1,0 +1,237 @@
+#include "actors/node.hpp"
+
+#include "actors/actors.hpp"
+#include "actors/context.hpp"
+#include "actors/scheduler.hpp"
+#include "actors/video_manager.hpp"
+#include "ops/log.hpp"
+#include "ops/util.hpp"
+#include "storage/blob_store.hpp"
+#include "storage/db.hpp"
+#include "storage/keys.hpp"
+
+#include <caf/all.hpp>
+
+#include <chrono>
+
+namespace reel {
+
+namespace {
+
+/// The one configuration class of the actor system: every message type.
+class reel_actor_config : public caf::actor_system_config {
+public:
+  explicit reel_actor_config(int threads) {
+    add_message_types<caf::id_block::reel>();
+    add_message_type<std::vector<reel::video_record>>("std::vector<video_record>");
+    set("scheduler.max-threads", threads);
+    set("logger.verbosity", caf::atom("quiet"));
+    set("logger.console", caf::atom("none"));
+  }
+};
+
+constexpr auto ask_timeout = std::chrono::seconds(30);
+
+} // namespace
+
+struct node::impl {
+  node_context ctx;
+  std::unique_ptr<db> store;
+  std::unique_ptr<blob_store> blobs;
+  std::unique_ptr<reel_actor_config> cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  scheduler_actor scheduler;
+  video_manager_actor manager;
+
+  /// Asks `dest` and waits for one answer of type R.
+  template <class R, class Dest, class... Ts>
+  caf::expected<R> ask(const Dest& dest, Ts&&... xs) {
+    caf::scoped_actor self{*sys};
+    caf::expected<R> result{make_error(ec::timeout, "no answer")};
+    self->request(dest, ask_timeout, std::forward<Ts>(xs)...)
+      .receive([&](R& r) { result = std::move(r); },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+};
+
+node::node() : impl_(std::make_unique<impl>()) {
+}
+
+node::~node() {
+  stop();
+}
+
+caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
+  std::unique_ptr<node> n{new node};
+  auto& d = *n->impl_;
+  d.ctx.config = std::move(cfg);
+  codec::set_libav_logging(d.ctx.config.log_level == "debug");
+  d.blobs = std::make_unique<blob_store>(d.ctx.config.data_dir);
+  if (auto err = d.blobs->init())
+    return err;
+  d.blobs->clean_tmp(); // uploads cut off by a crash were never accepted
+  auto store = db::open(d.ctx.config.data_dir + "/db");
+  if (!store)
+    return store.error();
+  d.store = std::move(*store);
+  d.ctx.store = d.store.get();
+  d.ctx.blobs = d.blobs.get();
+  d.cfg = std::make_unique<reel_actor_config>(4);
+  d.sys = std::make_unique<caf::actor_system>(*d.cfg);
+  d.scheduler = d.sys->spawn(scheduler,
+                             scheduler_config{d.ctx.config.workers});
+  d.manager = d.sys->spawn(video_manager, &d.ctx, d.scheduler);
+  return n;
+}
+
+const node_config& node::config() const {
+  return impl_->ctx.config;
+}
+
+blob_store& node::blobs() {
+  return *impl_->blobs;
+}
+
+db& node::store() {
+  return *impl_->store;
+}
+
+caf::expected<std::string> node::bootstrap() {
+  bool any = false;
+  auto err = impl_->store->scan(cf::keys, "", [&](auto&, auto&) {
+    any = true;
+    return false;
+  });
+  if (err)
+    return err;
+  if (any)
+    return std::string{};
+  auto key = impl_->ctx.config.bootstrap_key;
+  if (key.empty())
+    key = "sk-" + random_token(40);
+  api_key_record rec{sha256_hex(key), key.substr(0, 7), "default", true,
+                     now_ms()};
+  if (auto err = impl_->store->put(cf::keys, keys::api_key(rec.key_hash),
+                                   encode(rec)))
+    return err;
+  return key;
+}
+
+caf::expected<std::string> node::create_key(const std::string& tenant,
+                                            bool admin) {
+  auto key = "sk-" + random_token(40);
+  api_key_record rec{sha256_hex(key), key.substr(0, 7), tenant, admin,
+                     now_ms()};
+  if (auto err = impl_->store->put(cf::keys, keys::api_key(rec.key_hash),
+                                   encode(rec)))
+    return err;
+  return key;
+}
+
+caf::expected<principal> node::authenticate(const std::string& key) {
+  if (key.empty() || key.size() > 512)
+    return make_error(ec::unauthorized, "missing or malformed API key");
+  // Looked up by digest: the stored value is never compared byte by byte
+  // against the secret, so timing reveals nothing about it.
+  auto raw = impl_->store->get(cf::keys, keys::api_key(sha256_hex(key)));
+  if (!raw)
+    return raw.error();
+  if (!*raw)
+    return make_error(ec::unauthorized, "invalid API key");
+  api_key_record rec;
+  if (auto err = decode(**raw, rec))
+    return err;
+  return principal{rec.tenant, rec.admin};
+}
+
+caf::expected<video_record> node::create_video(video_record draft,
+                                               const std::string& tmp_source) {
+  auto exists = folder_exists(draft.tenant, draft.folder);
+  if (!exists)
+    return exists.error();
+  if (!*exists)
+    return make_error(ec::not_found, "folder " + draft.folder + " not found");
+  if (draft.id.empty())
+    draft.id = make_uuid();
+  if (auto err = impl_->blobs->adopt_source(tmp_source, draft.id))
+    return err;
+  auto rec = impl_->ask<video_record>(impl_->manager, create_atom::value,
+                                      std::move(draft));
+  if (!rec)
+    impl_->blobs->remove_video(draft.id);
+  return rec;
+}
+
+caf::expected<video_record> node::get_video(const std::string& tenant,
+                                            const std::string& id) {
+  return impl_->ask<video_record>(impl_->manager, caf::get_atom::value, tenant,
+                                  id);
+}
+
+caf::expected<video_page> node::list_videos(const std::string& tenant,
+                                            int32_t offset, int32_t limit) {
+  return impl_->ask<video_page>(impl_->manager, list_atom::value, tenant,
+                                offset, limit);
+}
+
+caf::error node::delete_video(const std::string& tenant,
+                              const std::string& id) {
+  auto r = impl_->ask<caf::ok_atom>(impl_->manager, caf::delete_atom::value,
+                                    tenant, id);
+  return r ? caf::error{} : r.error();
+}
+
+caf::expected<folder_record> node::create_folder(const std::string& tenant,
+                                                 const std::string& path) {
+  return impl_->ask<folder_record>(impl_->manager, create_atom::value,
+                                   folder_record{tenant, path, 0});
+}
+
+caf::expected<bool> node::folder_exists(const std::string& tenant,
+                                        const std::string& path) {
+  return impl_->ask<bool>(impl_->manager, folder_atom::value, tenant, path);
+}
+
+caf::expected<std::vector<folder_record>>
+node::list_folders(const std::string& tenant) {
+  return impl_->ask<std::vector<folder_record>>(
+    impl_->manager, list_atom::value, folder_atom::value, tenant);
+}
+
+caf::expected<std::map<std::string, int64_t>> node::video_counts() {
+  std::map<std::string, int64_t> out;
+  auto err = impl_->store->scan(cf::videos, "", [&](auto&, auto& bytes) {
+    video_record v;
+    if (!decode(bytes, v))
+      ++out[v.state];
+    return true;
+  });
+  if (err)
+    return err;
+  return out;
+}
+
+caf::expected<std::pair<int64_t, int64_t>> node::task_counts() {
+  caf::scoped_actor self{*impl_->sys};
+  caf::expected<std::pair<int64_t, int64_t>> result{
+    make_error(ec::timeout, "no answer")};
+  self->request(impl_->scheduler, ask_timeout, stats_atom::value)
+    .receive([&](int64_t queued,
+                 int64_t running) { result = std::make_pair(queued, running); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+void node::stop() {
+  if (!impl_->sys)
+    return;
+  caf::anon_send_exit(impl_->manager, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(impl_->scheduler, caf::exit_reason::user_shutdown);
+  impl_->manager = nullptr;
+  impl_->scheduler = nullptr;
+  impl_->sys.reset(); // waits for every actor (workers finish their task)
+  impl_->store.reset();
+}
+
+} // namespace reel

@@ -1,0 +1,85 @@
+#pragma once
+
+// A running node, as the HTTP layer and reeld see it: a small synchronous
+// facade that asks the node's actors (with a timeout) and answers
+// caf::expected. It keeps CAF's heavy headers out of http/.
+
+#include "ops/config.hpp"
+#include "ops/error.hpp"
+#include "storage/records.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace reel {
+
+class blob_store;
+class db;
+
+/// An authenticated caller.
+struct principal {
+  std::string tenant;
+  bool admin = false;
+};
+
+class node {
+public:
+  ~node();
+
+  /// Opens the store under cfg.data_dir, starts the actor system, the
+  /// scheduler with its workers and the video manager (which resumes every
+  /// unfinished video).
+  static caf::expected<std::unique_ptr<node>> start(node_config cfg);
+
+  const node_config& config() const;
+  blob_store& blobs();
+  db& store();
+
+  /// On a store without keys, registers an admin key of tenant "default":
+  /// cfg.bootstrap_key if given, else a generated one. Answers the key when
+  /// one was registered now, an empty string when keys existed already.
+  caf::expected<std::string> bootstrap();
+
+  /// Registers a new API key for `tenant` and answers it (shown once).
+  caf::expected<std::string> create_key(const std::string& tenant, bool admin);
+
+  /// The principal a key belongs to; ec::unauthorized if none.
+  caf::expected<principal> authenticate(const std::string& key);
+
+  /// Registers a video whose source was received at `tmp_source` (moved
+  /// into the blob store) and starts processing it.
+  caf::expected<video_record> create_video(video_record draft,
+                                           const std::string& tmp_source);
+  /// `tenant` empty: any tenant (admins).
+  caf::expected<video_record> get_video(const std::string& tenant,
+                                        const std::string& id);
+  caf::expected<video_page> list_videos(const std::string& tenant,
+                                        int32_t offset, int32_t limit);
+  caf::error delete_video(const std::string& tenant, const std::string& id);
+
+  caf::expected<folder_record> create_folder(const std::string& tenant,
+                                             const std::string& path);
+  caf::expected<bool> folder_exists(const std::string& tenant,
+                                    const std::string& path);
+  caf::expected<std::vector<folder_record>>
+  list_folders(const std::string& tenant);
+
+  /// Videos of every tenant by state.
+  caf::expected<std::map<std::string, int64_t>> video_counts();
+
+  /// (queued, running) transcode tasks.
+  caf::expected<std::pair<int64_t, int64_t>> task_counts();
+
+  /// Stops every actor; pending requests fail.
+  void stop();
+
+private:
+  node();
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace reel

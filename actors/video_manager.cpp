@@ -1,0 +1,186 @@
+#include "actors/video_manager.hpp"
+
+#include "actors/video.hpp"
+#include "ops/log.hpp"
+#include "ops/metrics.hpp"
+#include "ops/util.hpp"
+#include "storage/keys.hpp"
+
+#include <caf/all.hpp>
+
+#include <map>
+
+namespace reel {
+
+namespace {
+
+using self_ptr = video_manager_actor::stateful_pointer<video_manager_state>;
+
+void start_video(self_ptr self, video_record rec) {
+  auto id = rec.id;
+  // Linked: a video actor ends with its manager (shutdown).
+  auto v = self->spawn<caf::linked>(video, self->state.ctx, self->state.scheduler,
+                       std::move(rec));
+  self->monitor(v);
+  self->state.live[id] = v;
+  self->send(v, resume_atom::value);
+}
+
+caf::expected<video_record> load(self_ptr self, const std::string& tenant,
+                                 const std::string& id) {
+  auto v = self->state.ctx->store->get_video(id);
+  if (!v)
+    return v.error();
+  // Another tenant's video is "not found": its existence is not revealed.
+  if (!*v || (!tenant.empty() && (*v)->tenant != tenant))
+    return make_error(ec::not_found, "video " + id + " not found");
+  return std::move(**v);
+}
+
+bool folder_exists(self_ptr self, const std::string& tenant,
+                   const std::string& path) {
+  if (path == "root")
+    return true;
+  auto f = self->state.ctx->store->get(cf::folders, keys::folder(tenant, path));
+  return f && *f;
+}
+
+} // namespace
+
+video_manager_actor::behavior_type
+video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
+              node_context* ctx, scheduler_actor scheduler) {
+  self->state.ctx = ctx;
+  self->state.scheduler = std::move(scheduler);
+  self->set_down_handler([self](const caf::down_msg& dm) {
+    for (auto i = self->state.live.begin(); i != self->state.live.end(); ++i)
+      if (i->second.address() == dm.source) {
+        self->state.live.erase(i);
+        break;
+      }
+  });
+  // Resume every video that was cut off, and count videos by state.
+  std::vector<video_record> unfinished;
+  std::map<std::string, int64_t> counts;
+  auto err = ctx->store->scan(cf::videos, "", [&](const std::string&,
+                                                   const std::string& bytes) {
+    video_record rec;
+    if (decode(bytes, rec)) {
+      log::error("video.corrupt_record");
+      return true;
+    }
+    ++counts[rec.state];
+    if (!is_terminal(rec.state))
+      unfinished.push_back(std::move(rec));
+    return true;
+  });
+  if (err)
+    log::error("videos.scan_failed", {{"error", message_of(err)}});
+  for (auto& [state, n] : counts)
+    metrics().videos.Add({{"state", state}}).Set(static_cast<double>(n));
+  for (auto& rec : unfinished) {
+    log::info("video.resume", {{"video", rec.id}, {"state", rec.state}});
+    start_video(self, std::move(rec));
+  }
+  return {
+    [self](create_atom, video_record& rec) -> caf::result<video_record> {
+      if (!folder_exists(self, rec.tenant, rec.folder))
+        return make_error(ec::not_found, "folder " + rec.folder + " not found");
+      rec.state = states::uploaded;
+      rec.created_ms = rec.updated_ms = now_ms();
+      rec.history = {state_change{states::uploaded, rec.created_ms, {}}};
+      if (auto err = self->state.ctx->store->put_video(rec))
+        return err;
+      metrics().videos.Add({{"state", rec.state}}).Increment();
+      log::info("video.created", {{"video", rec.id}, {"tenant", rec.tenant},
+                                  {"bytes", std::to_string(rec.source_bytes)}});
+      start_video(self, rec);
+      return rec;
+    },
+    [self](caf::get_atom, const std::string& tenant,
+           const std::string& id) -> caf::result<video_record> {
+      auto rec = load(self, tenant, id);
+      if (!rec)
+        return rec.error();
+      return std::move(*rec);
+    },
+    [self](list_atom, const std::string& tenant, int32_t offset,
+           int32_t limit) -> caf::result<video_page> {
+      video_page page;
+      std::vector<std::string> ids;
+      auto err = self->state.ctx->store->scan(
+        cf::video_index, keys::video_index_prefix(tenant),
+        [&](const std::string& key, const std::string&) {
+          if (page.total >= offset
+              && static_cast<int32_t>(ids.size()) < limit)
+            ids.push_back(keys::id_of_index(key));
+          ++page.total;
+          return true;
+        });
+      if (err)
+        return err;
+      for (auto& id : ids) {
+        auto rec = load(self, tenant, id);
+        if (rec)
+          page.videos.push_back(std::move(*rec));
+      }
+      return page;
+    },
+    [self](caf::delete_atom, const std::string& tenant,
+           const std::string& id) -> caf::result<caf::ok_atom> {
+      auto rec = load(self, tenant, id);
+      if (!rec)
+        return rec.error();
+      auto i = self->state.live.find(id);
+      if (i != self->state.live.end()) {
+        self->unlink_from(i->second);
+        self->send_exit(i->second, caf::exit_reason::user_shutdown);
+        self->state.live.erase(i);
+      }
+      if (auto err = self->state.ctx->store->delete_video(*rec))
+        return err;
+      self->state.ctx->blobs->remove_video(id);
+      metrics().videos.Add({{"state", rec->state}}).Decrement();
+      log::info("video.deleted", {{"video", id}});
+      return caf::ok_atom::value;
+    },
+    [self](create_atom, folder_record& f) -> caf::result<folder_record> {
+      if (!valid_folder_path(f.path))
+        return make_error(ec::invalid_argument,
+                          "folder path must be root/<name>[/<name>...] with "
+                          "names of letters, digits, _ and -");
+      if (folder_exists(self, f.tenant, f.path))
+        return make_error(ec::conflict, "folder " + f.path + " exists");
+      auto parent = f.path.substr(0, f.path.rfind('/'));
+      if (!folder_exists(self, f.tenant, parent))
+        return make_error(ec::not_found, "parent folder " + parent
+                                           + " not found");
+      f.created_ms = now_ms();
+      if (auto err = self->state.ctx->store->put(
+            cf::folders, keys::folder(f.tenant, f.path), encode(f)))
+        return err;
+      return f;
+    },
+    [self](folder_atom, const std::string& tenant,
+           const std::string& path) -> caf::result<bool> {
+      return folder_exists(self, tenant, path);
+    },
+    [self](list_atom, folder_atom,
+           const std::string& tenant) -> caf::result<std::vector<folder_record>> {
+      std::vector<folder_record> out{folder_record{tenant, "root", 0}};
+      auto err = self->state.ctx->store->scan(
+        cf::folders, keys::folder_prefix(tenant),
+        [&](const std::string&, const std::string& bytes) {
+          folder_record f;
+          if (!decode(bytes, f))
+            out.push_back(std::move(f));
+          return true;
+        });
+      if (err)
+        return err;
+      return out;
+    },
+  };
+}
+
+} // namespace reel

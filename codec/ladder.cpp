@@ -1,0 +1,135 @@
+// The encoding ladder and the chunk plan.
+
+#include "codec/codec.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace reel::codec {
+
+namespace {
+
+// The ladder. One row per rung, highest first:
+//
+//   name    short side  maxrate (kbit/s)  crf
+//   1080p   1080        5000              23
+//   720p     720        2800              23
+//   480p     480        1400              23
+//   360p     360         800              23
+//
+// - A rung is used when its size is no larger than the source's, so nothing
+//   is ever upscaled; a rung equal to the source size is included (a 720p
+//   source gets 720p, 480p and 360p).
+// - Sizes are measured on the picture as displayed, i.e. after the
+//   display rotation. The row's size is the short side: for landscape
+//   sources that is the height (1280x720 is "720p"); a portrait phone video
+//   of 1080x1920 gets 1080x1920, 720x1280, ... so its best rung keeps the
+//   source's detail instead of shrinking to 608x1080.
+// - The long side keeps the source's aspect ratio, rounded to even (yuv420p
+//   needs even sizes).
+// - A source smaller than the lowest row gets one rung at its own (even)
+//   size, named from its short side ("240p"), with a maxrate scaled from
+//   the lowest row by pixel count.
+// - crf 23 with a maxrate (VBV, buffer twice the maxrate) keeps easy content
+//   small and hard content within a bit rate players can stream.
+struct ladder_row {
+  const char* name;
+  int short_side;
+  int max_kbps;
+  int crf;
+};
+
+constexpr ladder_row ladder[] = {
+    {"1080p", 1080, 5000, 23},
+    {"720p", 720, 2800, 23},
+    {"480p", 480, 1400, 23},
+    {"360p", 360, 800, 23},
+};
+
+int round_even(double x) {
+  return std::max(2, static_cast<int>(std::lround(x / 2.0)) * 2);
+}
+
+} // namespace
+
+std::vector<rung> ladder_for(const probe_result& src) {
+  bool swap = src.rotation == 90 || src.rotation == 270;
+  int disp_w = swap ? src.height : src.width;
+  int disp_h = swap ? src.width : src.height;
+  std::vector<rung> result;
+  if (disp_w <= 0 || disp_h <= 0)
+    return result;
+  bool portrait = disp_h > disp_w;
+  int short_side = portrait ? disp_w : disp_h;
+  int long_side = portrait ? disp_h : disp_w;
+  auto make = [&](std::string name, int s, int kbps, int crf) {
+    rung r;
+    r.name = std::move(name);
+    int short_out = s % 2 == 0 ? s : s - 1;
+    int long_out = round_even(static_cast<double>(s) * long_side / short_side);
+    r.width = portrait ? short_out : long_out;
+    r.height = portrait ? long_out : short_out;
+    r.max_kbps = kbps;
+    r.crf = crf;
+    return r;
+  };
+  for (const auto& row : ladder)
+    if (row.short_side <= short_side)
+      result.push_back(make(row.name, row.short_side, row.max_kbps, row.crf));
+  if (result.empty()) {
+    const auto& low = ladder[std::size(ladder) - 1];
+    int s = std::max(2, short_side - short_side % 2);
+    double pixels = static_cast<double>(s) * s * long_side / short_side;
+    double low_pixels = low.short_side * (low.short_side * 16.0 / 9.0);
+    int kbps = std::max(
+        100, static_cast<int>(std::lround(low.max_kbps * pixels / low_pixels)));
+    result.push_back(make(std::to_string(s) + "p", s, kbps, low.crf));
+  }
+  return result;
+}
+
+std::vector<chunk> plan_chunks(const probe_result& src, double chunk_seconds,
+                               double segment_seconds) {
+  std::vector<chunk> result;
+  if (src.end_pts <= src.start_pts || src.tb_num <= 0 || src.tb_den <= 0)
+    return result;
+  const double tb = static_cast<double>(src.tb_num) / src.tb_den;
+  auto seconds = [&](int64_t ticks) { return static_cast<double>(ticks) * tb; };
+  constexpr double eps = 1e-9;
+  // Chunk boundaries: the start, then every keyframe at least chunk_seconds
+  // after the previous boundary.
+  std::vector<int64_t> bounds{src.start_pts};
+  for (int64_t k : src.keyframes) {
+    if (k <= bounds.back())
+      continue;
+    if (k >= src.end_pts)
+      break;
+    if (seconds(k - bounds.back()) + eps >= chunk_seconds)
+      bounds.push_back(k);
+  }
+  // A last chunk under half the chunk length joins the one before it, so the
+  // file does not end in a sliver of a segment.
+  if (bounds.size() > 1 &&
+      seconds(src.end_pts - bounds.back()) + eps < chunk_seconds / 2)
+    bounds.pop_back();
+  bounds.push_back(src.end_pts);
+
+  for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+    chunk c;
+    c.index = static_cast<int>(i);
+    c.start_pts = bounds[i];
+    c.end_pts = bounds[i + 1];
+    int64_t len = c.end_pts - c.start_pts;
+    long n = 1;
+    if (segment_seconds > 0)
+      n = std::max(1L, std::lround(seconds(len) / segment_seconds));
+    for (long j = 0; j < n; ++j)
+      c.segment_starts.push_back(
+          c.start_pts +
+          static_cast<int64_t>(static_cast<long double>(len) * j / n));
+    result.push_back(std::move(c));
+  }
+  return result;
+}
+
+} // namespace reel::codec

@@ -1,0 +1,243 @@
+#include "http/common.hpp"
+
+#include "ops/log.hpp"
+#include "ops/metrics.hpp"
+
+#include <chrono>
+#include <map>
+#include <mutex>
+
+namespace reel::http {
+
+int status_of(ec code) {
+  switch (code) {
+    case ec::none: return 200;
+    case ec::invalid_argument: return 400;
+    case ec::unauthorized: return 401;
+    case ec::forbidden: return 403;
+    case ec::not_found: return 404;
+    case ec::conflict: return 409;
+    case ec::too_large: return 413;
+    case ec::range_not_satisfiable: return 416;
+    case ec::media_error: return 422;
+    case ec::timeout: return 503;
+    case ec::unavailable: return 503;
+    case ec::storage_error:
+    case ec::unspecified: return 500;
+  }
+  return 500;
+}
+
+void render_error(dialect d, const caf::error& err, httplib::Response& res,
+                  const std::string& field) {
+  auto code = code_of(err);
+  auto msg = message_of(err);
+  int status = status_of(code);
+  nlohmann::ordered_json body;
+  switch (d) {
+    case dialect::native:
+      body = {{"error", {{"code", to_string(code)}, {"message", msg}}}};
+      if (!field.empty())
+        body["error"]["field"] = field;
+      break;
+    case dialect::uploads:
+      body = {{"message", msg}};
+      if (!field.empty())
+        body["errors"] = {{field, nlohmann::ordered_json::array({msg})}};
+      break;
+  }
+  if (status == 401)
+    res.set_header("WWW-Authenticate", "Bearer");
+  reply_json(res, status, body);
+}
+
+void reply_error(dialect d, ec code, const std::string& msg,
+                 httplib::Response& res, const std::string& field) {
+  render_error(d, make_error(code, msg), res, field);
+}
+
+void reply_json(httplib::Response& res, int status, const nlohmann::ordered_json& j) {
+  res.status = status;
+  res.set_content(j.dump(), "application/json");
+}
+
+std::string bearer_token(const httplib::Request& req) {
+  auto h = req.get_header_value("Authorization");
+  if (h.size() > 7 && (h.compare(0, 7, "Bearer ") == 0
+                       || h.compare(0, 7, "bearer ") == 0)) {
+    auto token = h.substr(7);
+    auto b = token.find_first_not_of(' ');
+    auto e = token.find_last_not_of(' ');
+    return b == std::string::npos ? std::string{} : token.substr(b, e - b + 1);
+  }
+  return {};
+}
+
+std::optional<principal> authenticate(node& n, dialect d,
+                                      const httplib::Request& req,
+                                      httplib::Response& res) {
+  auto token = bearer_token(req);
+  if (token.empty()) {
+    reply_error(d, ec::unauthorized,
+                d == dialect::uploads
+                  ? "Unauthenticated: send Authorization: Bearer <api key>."
+                  : "missing credentials: send Authorization: Bearer <api key>",
+                res);
+    return std::nullopt;
+  }
+  auto p = n.authenticate(token);
+  if (!p) {
+    if (code_of(p.error()) == ec::unauthorized)
+      reply_error(d, ec::unauthorized,
+                  d == dialect::uploads ? "Unauthenticated: invalid API key."
+                                        : "invalid API key",
+                  res);
+    else
+      render_error(d, p.error(), res);
+    return std::nullopt;
+  }
+  return *p;
+}
+
+caf::expected<int64_t> query_int(const httplib::Request& req,
+                                 const std::string& name, int64_t fallback,
+                                 int64_t lo, int64_t hi) {
+  if (!req.has_param(name.c_str()))
+    return fallback;
+  auto v = req.get_param_value(name.c_str());
+  try {
+    size_t pos = 0;
+    auto x = std::stoll(v, &pos);
+    if (pos == v.size() && x >= lo && x <= hi)
+      return static_cast<int64_t>(x);
+  } catch (...) {
+  }
+  return make_error(ec::invalid_argument,
+                    name + " must be an integer from " + std::to_string(lo)
+                      + " to " + std::to_string(hi));
+}
+
+std::optional<nlohmann::ordered_json> json_body(dialect d, const httplib::Request& req,
+                                        httplib::Response& res) {
+  auto j = nlohmann::ordered_json::parse(req.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    reply_error(d, ec::invalid_argument, "the body must be a JSON object", res);
+    return std::nullopt;
+  }
+  return j;
+}
+
+void observe(const std::string& route, const httplib::Response& res,
+             double seconds) {
+  struct route_metrics {
+    prometheus::Histogram* duration;
+    prometheus::Counter* bytes;
+  };
+  static std::mutex mtx;
+  static std::map<std::string, route_metrics> cache;
+  auto& m = metrics();
+  route_metrics* rm;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = cache.find(route);
+    if (i == cache.end()) {
+      auto& h = m.http_duration.Add(
+        {{"route", route}},
+        prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025,
+                                                0.05, 0.1, 0.25, 0.5, 1, 2.5,
+                                                5, 10, 30});
+      auto& b = m.http_response_bytes.Add({{"route", route}});
+      i = cache.emplace(route, route_metrics{&h, &b}).first;
+    }
+    rm = &i->second;
+  }
+  rm->duration->Observe(seconds);
+  rm->bytes->Increment(static_cast<double>(res.body.size()));
+  m.http_requests.Add({{"route", route}, {"code", std::to_string(res.status)}})
+    .Increment();
+}
+
+namespace {
+
+template <class Fn>
+void guarded(const std::string& name, const httplib::Request& req,
+             httplib::Response& res, Fn&& fn) {
+  auto start = std::chrono::steady_clock::now();
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    log::error("http.exception", {{"route", name}, {"error", e.what()}});
+    reply_json(res, 500,
+               {{"error", {{"code", "unspecified"},
+                           {"message", "internal error"}}}});
+  }
+  std::chrono::duration<double> d = std::chrono::steady_clock::now() - start;
+  observe(name, res, d.count());
+}
+
+} // namespace
+
+void router::get(const std::string& pattern, const std::string& name,
+                 handler h) {
+  svr_.Get(pattern, [name, h](const httplib::Request& req,
+                              httplib::Response& res) {
+    guarded(name, req, res, [&] { h(req, res); });
+  });
+}
+
+void router::del(const std::string& pattern, const std::string& name,
+                 handler h) {
+  svr_.Delete(pattern, [name, h](const httplib::Request& req,
+                                 httplib::Response& res) {
+    guarded(name, req, res, [&] { h(req, res); });
+  });
+}
+
+void router::post(const std::string& pattern, const std::string& name,
+                  handler h) {
+  // Bodies of such requests are small documents: they are read here, up to
+  // max_json_body, so that no client can make the node buffer more.
+  svr_.Post(pattern, [name, h](const httplib::Request& req,
+                               httplib::Response& res,
+                               const httplib::ContentReader& reader) {
+    guarded(name, req, res, [&] {
+      std::string body;
+      bool too_large = false;
+      bool ok = reader([&](const char* data, size_t len) {
+        if (body.size() + len > max_json_body) {
+          too_large = true;
+          return false;
+        }
+        body.append(data, len);
+        return true;
+      });
+      if (too_large) {
+        reply_json(res, 413,
+                   {{"error", {{"code", "too_large"},
+                               {"message", "request body over "
+                                             + std::to_string(max_json_body)
+                                             + " bytes"}}}});
+        return;
+      }
+      if (!ok) {
+        reply_json(res, 400, {{"error", {{"code", "invalid_argument"},
+                                         {"message", "unreadable body"}}}});
+        return;
+      }
+      httplib::Request copy = req; // its matches still point into req
+      copy.body = std::move(body);
+      h(copy, res);
+    });
+  });
+}
+
+void router::post(const std::string& pattern, const std::string& name,
+                  reader_handler h) {
+  svr_.Post(pattern, [name, h](const httplib::Request& req,
+                               httplib::Response& res,
+                               const httplib::ContentReader& reader) {
+    guarded(name, req, res, [&] { h(req, res, reader); });
+  });
+}
+
+} // namespace reel::http

@@ -1,0 +1,122 @@
+// Media files with correct types, Accept-Ranges, single ranges answered 206
+// (416 when unsatisfiable) and CORS. Files are streamed, never loaded whole.
+
+#include "http/range.hpp"
+#include "http/routes.hpp"
+#include "storage/blob_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+
+namespace reel::http {
+
+namespace {
+
+const char* content_type(const std::string& path) {
+  auto dot = path.rfind('.');
+  auto ext = dot == std::string::npos ? std::string{} : path.substr(dot + 1);
+  if (ext == "m3u8")
+    return "application/vnd.apple.mpegurl";
+  if (ext == "m4s")
+    return "video/iso.segment";
+  if (ext == "mp4")
+    return "video/mp4";
+  if (ext == "ts")
+    return "video/mp2t";
+  if (ext == "mpd")
+    return "application/dash+xml";
+  if (ext == "jpg" || ext == "jpeg")
+    return "image/jpeg";
+  if (ext == "vtt")
+    return "text/vtt";
+  if (ext == "m4a")
+    return "audio/mp4";
+  return "application/octet-stream";
+}
+
+/// Owns an open file for as long as a response streams from it.
+struct fd_holder {
+  explicit fd_holder(int f) : fd(f) {}
+  fd_holder(const fd_holder&) = delete;
+  fd_holder& operator=(const fd_holder&) = delete;
+  ~fd_holder() { ::close(fd); }
+  int fd;
+};
+
+} // namespace
+
+void add_media(router& r, node& n) {
+  r.get(R"(/media/([^/]+)/(.+))", "media",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          std::string id = req.matches[1];
+          std::string rel = req.matches[2];
+          auto path = n.blobs().media_file(id, rel);
+          if (!path) {
+            res.status = 404;
+            res.set_content("not found\n", "text/plain");
+            return;
+          }
+          int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
+          struct stat st {};
+          if (fd < 0 || ::fstat(fd, &st) != 0) {
+            if (fd >= 0)
+              ::close(fd);
+            res.status = 404;
+            res.set_content("not found\n", "text/plain");
+            return;
+          }
+          auto file = std::make_shared<fd_holder>(fd);
+          auto size = static_cast<uint64_t>(st.st_size);
+          res.set_header("Accept-Ranges", "bytes");
+          res.set_header("Cache-Control", rel.size() > 5
+                                              && rel.substr(rel.size() - 5)
+                                                   == ".m3u8"
+                                            ? "public, max-age=60"
+                                            : "public, max-age=31536000");
+          uint64_t first = 0;
+          uint64_t length = size;
+          auto range = parse_range(req.get_header_value("Range"), size);
+          // httplib would apply the Range header a second time to what we
+          // answer; this handler answers ranges itself.
+          const_cast<httplib::Request&>(req).ranges.clear();
+          switch (range.kind) {
+            case range_kind::none:
+              break;
+            case range_kind::unsatisfiable:
+              res.status = 416;
+              res.set_header("Content-Range",
+                             "bytes */" + std::to_string(size));
+              res.set_content("", "text/plain");
+              return;
+            case range_kind::single:
+              res.status = 206;
+              first = range.first;
+              length = range.last - range.first + 1;
+              res.set_header("Content-Range",
+                             "bytes " + std::to_string(range.first) + "-"
+                               + std::to_string(range.last) + "/"
+                               + std::to_string(size));
+              break;
+          }
+          res.set_content_provider(
+            static_cast<size_t>(length), content_type(rel),
+            [file, first, length](size_t offset, size_t want,
+                                  httplib::DataSink& sink) {
+              if (offset >= length)
+                return false;
+              char buf[1 << 16];
+              auto n = std::min<size_t>({want, sizeof(buf),
+                                         static_cast<size_t>(length - offset)});
+              auto got = ::pread(file->fd, buf, n,
+                                 static_cast<off_t>(first + offset));
+              if (got <= 0)
+                return false; // file shrank or failed: end the response
+              return sink.write(buf, static_cast<size_t>(got));
+            });
+        });
+}
+
+} // namespace reel::http

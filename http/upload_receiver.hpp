@@ -1,0 +1,38 @@
+#pragma once
+
+// Streams an upload body to a file under the blob store's tmp/ directory,
+// checksumming as it goes; memory use is one buffer, whatever the size.
+
+#include "ops/error.hpp"
+
+#include <httplib.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace reel {
+class blob_store;
+}
+
+namespace reel::http {
+
+struct received_upload {
+  std::string tmp_path; // remove it (or adopt it) when done
+  std::string filename; // as the client named it
+  int64_t bytes = 0;
+  std::string sha256;
+  bool has_file = false;
+  std::map<std::string, std::string> fields; // the other (small) parts
+};
+
+/// Reads a multipart/form-data body: the part named `file_field` goes to a
+/// temporary file, every other part (at most 32, 8 KiB each) into `fields`.
+/// Fails with ec::too_large past `max_bytes` (also for chunked bodies) and
+/// ec::invalid_argument for a malformed body; no file is left behind then.
+caf::expected<received_upload>
+receive_multipart(const httplib::Request& req,
+                  const httplib::ContentReader& reader, blob_store& blobs,
+                  const std::string& file_field, int64_t max_bytes);
+
+} // namespace reel::http

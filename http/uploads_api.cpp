@@ -1,0 +1,150 @@
+// The client Uploads API (seed 003): multipart upload answered 202, and the
+// status endpoints with codes 1 pending, 3 processing, 5 uploading,
+// 6 completed, 7 failed.
+
+#include "http/render.hpp"
+#include "http/routes.hpp"
+#include "http/upload_receiver.hpp"
+#include "ops/util.hpp"
+#include "storage/blob_store.hpp"
+
+#include <unistd.h>
+
+namespace reel::http {
+
+namespace {
+
+constexpr auto d = dialect::uploads;
+
+nlohmann::ordered_json status_entry(const video_record& v) {
+  auto [code, text] = upload_status(v.state);
+  nlohmann::ordered_json j = {{"id", v.id},
+                      {"filename", v.filename},
+                      {"status", code},
+                      {"status_text", text},
+                      {"created_at", iso8601(v.created_ms)},
+                      {"updated_at", iso8601(v.updated_ms)}};
+  if (v.state == states::failed)
+    j["error"] = v.failure_reason;
+  return j;
+}
+
+/// A file name as stored: the last path component, printable, bounded.
+std::string clean_filename(const std::string& name) {
+  auto base = name.substr(name.find_last_of("/\\") + 1);
+  std::string out;
+  for (unsigned char c : base)
+    if (c >= 0x20 && c != 0x7f)
+      out.push_back(static_cast<char>(c));
+  if (out.size() > 255)
+    out.resize(255);
+  return out.empty() ? "upload" : out;
+}
+
+} // namespace
+
+void add_uploads_api(router& r, node& n) {
+  r.post(R"(/api/client/v1/uploads)", "uploads.create",
+         [&n](const httplib::Request& req, httplib::Response& res,
+              const httplib::ContentReader& reader) {
+           auto who = authenticate(n, d, req, res);
+           if (!who)
+             return;
+           auto up = receive_multipart(req, reader, n.blobs(), "video",
+                                       n.config().max_upload_bytes);
+           if (!up) {
+             render_error(d, up.error(), res,
+                          code_of(up.error()) == ec::too_large ? "video" : "");
+             return;
+           }
+           struct cleanup { // the tmp file, unless adopted
+             std::string path;
+             ~cleanup() {
+               if (!path.empty())
+                 ::unlink(path.c_str());
+             }
+           } tmp{up->has_file ? up->tmp_path : std::string{}};
+           if (!up->has_file) {
+             reply_error(d, ec::invalid_argument,
+                         "The video field is required.", res, "video");
+             return;
+           }
+           auto folder = up->fields.find("folder");
+           if (folder == up->fields.end() || folder->second.empty()) {
+             reply_error(d, ec::invalid_argument,
+                         "The folder field is required.", res, "folder");
+             return;
+           }
+           if (!valid_folder_path(folder->second)) {
+             reply_error(d, ec::not_found, "Folder not found.", res, "folder");
+             return;
+           }
+           video_record draft;
+           draft.tenant = who->tenant;
+           draft.folder = folder->second;
+           draft.filename = clean_filename(up->filename);
+           draft.title = draft.filename;
+           draft.source_bytes = up->bytes;
+           draft.source_sha256 = up->sha256;
+           auto v = n.create_video(std::move(draft), up->tmp_path);
+           if (!v) {
+             if (code_of(v.error()) == ec::not_found)
+               reply_error(d, ec::not_found, "Folder not found.", res, "folder");
+             else
+               render_error(d, v.error(), res);
+             return;
+           }
+           tmp.path.clear(); // adopted into the blob store
+           auto [code, text] = upload_status(v->state);
+           reply_json(res, 202,
+                      {{"message", "Upload accepted and is now being processed."},
+                       {"data",
+                        {{"id", v->id}, {"status", code}, {"status_text", text}}}});
+         });
+
+  r.get(R"(/api/client/v1/uploads)", "uploads.list",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = authenticate(n, d, req, res);
+          if (!who)
+            return;
+          auto page = n.list_videos(who->tenant, 0, 50);
+          if (!page) {
+            render_error(d, page.error(), res);
+            return;
+          }
+          auto data = nlohmann::ordered_json::array();
+          for (auto& v : page->videos)
+            data.push_back(status_entry(v));
+          reply_json(res, 200, {{"data", data}});
+        });
+
+  r.get(R"(/api/client/v1/uploads/([^/]+))", "uploads.get",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = authenticate(n, d, req, res);
+          if (!who)
+            return;
+          std::string id = req.matches[1];
+          if (!is_uuid(id)) {
+            reply_error(d, ec::not_found, "Upload not found.", res);
+            return;
+          }
+          auto v = n.get_video(who->tenant, id);
+          if (!v) {
+            if (code_of(v.error()) == ec::not_found)
+              reply_error(d, ec::not_found, "Upload not found.", res);
+            else
+              render_error(d, v.error(), res);
+            return;
+          }
+          auto entry = status_entry(*v);
+          nlohmann::ordered_json data = {{"id", entry["id"]},
+                                 {"filename", entry["filename"]},
+                                 {"status", entry["status"]},
+                                 {"status_text", entry["status_text"]}};
+          if (entry.contains("error"))
+            data["error"] = entry["error"];
+          reply_json(res, 200, {{"data", data}});
+        });
+}
+
+} // namespace reel::http

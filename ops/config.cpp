@@ -1,0 +1,222 @@
+#include "ops/config.hpp"
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <thread>
+
+namespace reel {
+
+namespace {
+
+using setter = std::function<caf::error(node_config&, const std::string&)>;
+
+caf::error bad(const std::string& name, const std::string& why) {
+  return make_error(ec::invalid_argument, "--" + name + ": " + why);
+}
+
+template <class T>
+caf::error to_number(const std::string& name, const std::string& v, T& out) {
+  try {
+    size_t pos = 0;
+    if constexpr (std::is_floating_point_v<T>)
+      out = static_cast<T>(std::stod(v, &pos));
+    else
+      out = static_cast<T>(std::stoll(v, &pos));
+    if (pos != v.size())
+      return bad(name, "not a number: " + v);
+  } catch (...) {
+    return bad(name, "not a number: " + v);
+  }
+  return {};
+}
+
+const std::map<std::string, setter>& setters() {
+  static const std::map<std::string, setter> table = {
+    {"listen",
+     [](node_config& c, const std::string& v) {
+       return parse_host_port(v, c.listen_host, c.listen_port);
+     }},
+    {"data", [](node_config& c, const std::string& v) { c.data_dir = v; return caf::error{}; }},
+    {"node-id", [](node_config& c, const std::string& v) { c.node_id = v; return caf::error{}; }},
+    {"public-url",
+     [](node_config& c, const std::string& v) {
+       c.public_url = v;
+       while (!c.public_url.empty() && c.public_url.back() == '/')
+         c.public_url.pop_back();
+       return caf::error{};
+     }},
+    {"bootstrap-key", [](node_config& c, const std::string& v) { c.bootstrap_key = v; return caf::error{}; }},
+    {"cluster-listen", [](node_config& c, const std::string& v) { c.cluster_listen = v; return caf::error{}; }},
+    {"join", [](node_config& c, const std::string& v) { c.join.push_back(v); return caf::error{}; }},
+    {"max-upload-bytes",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("max-upload-bytes", v, c.max_upload_bytes))
+         return err;
+       return c.max_upload_bytes > 0 ? caf::error{}
+                                     : bad("max-upload-bytes", "must be > 0");
+     }},
+    {"workers",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("workers", v, c.workers))
+         return err;
+       return c.workers > 0 ? caf::error{} : bad("workers", "must be > 0");
+     }},
+    {"chunk-seconds",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("chunk-seconds", v, c.chunk_seconds))
+         return err;
+       return c.chunk_seconds > 0 ? caf::error{} : bad("chunk-seconds", "must be > 0");
+     }},
+    {"segment-seconds",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("segment-seconds", v, c.segment_seconds))
+         return err;
+       return c.segment_seconds > 0 ? caf::error{} : bad("segment-seconds", "must be > 0");
+     }},
+    {"preset", [](node_config& c, const std::string& v) { c.preset = v; return caf::error{}; }},
+    {"http-threads",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("http-threads", v, c.http_threads))
+         return err;
+       return c.http_threads > 0 ? caf::error{} : bad("http-threads", "must be > 0");
+     }},
+    {"log-level",
+     [](node_config& c, const std::string& v) {
+       if (v != "debug" && v != "info" && v != "warn" && v != "error")
+         return bad("log-level", "one of debug, info, warn, error");
+       c.log_level = v;
+       return caf::error{};
+     }},
+  };
+  return table;
+}
+
+std::string trim(std::string s) {
+  auto b = s.find_first_not_of(" \t\r");
+  auto e = s.find_last_not_of(" \t\r");
+  return b == std::string::npos ? std::string{} : s.substr(b, e - b + 1);
+}
+
+caf::error apply(node_config& cfg, const std::string& name,
+                 const std::string& value) {
+  auto i = setters().find(name);
+  if (i == setters().end())
+    return make_error(ec::invalid_argument, "unknown option --" + name);
+  return i->second(cfg, value);
+}
+
+caf::error read_file(node_config& cfg, const std::string& path) {
+  std::ifstream in{path};
+  if (!in)
+    return make_error(ec::invalid_argument, "cannot read config file " + path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    line = trim(line.substr(0, line.find('#')));
+    if (line.empty())
+      continue;
+    auto eq = line.find('=');
+    if (eq == std::string::npos)
+      return make_error(ec::invalid_argument, path + ":" + std::to_string(n)
+                                                + ": expected name = value");
+    if (auto err = apply(cfg, trim(line.substr(0, eq)), trim(line.substr(eq + 1))))
+      return make_error(ec::invalid_argument,
+                        path + ":" + std::to_string(n) + ": " + message_of(err));
+  }
+  return {};
+}
+
+} // namespace
+
+caf::error parse_host_port(const std::string& s, std::string& host,
+                           uint16_t& port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    return make_error(ec::invalid_argument, "expected HOST:PORT, got " + s);
+  int p = 0;
+  try {
+    size_t pos = 0;
+    p = std::stoi(s.substr(colon + 1), &pos);
+    if (pos != s.size() - colon - 1)
+      p = -1;
+  } catch (...) {
+    p = -1;
+  }
+  if (p < 0 || p > 65535)
+    return make_error(ec::invalid_argument, "bad port in " + s);
+  host = s.substr(0, colon);
+  port = static_cast<uint16_t>(p);
+  return {};
+}
+
+std::string node_usage() {
+  return R"(usage: reeld [options]
+
+  --listen HOST:PORT       HTTP address (default 127.0.0.1:8080)
+  --data DIR               data directory (default ./data)
+  --node-id NAME           this node's name (default node-<port>)
+  --public-url URL         base of every URL handed out (default http://HOST:PORT)
+  --bootstrap-key KEY      on an empty data directory, register KEY as an
+                           admin key of tenant "default" (default: generate
+                           one and print it once)
+  --max-upload-bytes N     largest accepted upload (default 21474836480)
+  --workers N              transcode workers (default: number of cores)
+  --chunk-seconds S        transcode chunk length, cut at keyframes (default 8)
+  --segment-seconds S      HLS segment length (default 4)
+  --preset NAME            x264 preset (default veryfast)
+  --http-threads N         HTTP worker threads (default 16)
+  --log-level LEVEL        debug, info, warn, error (default info)
+  --config FILE            read options from FILE (lines "name = value")
+  --cluster-listen HOST:PORT, --join HOST:PORT
+                           reserved for the cluster (not available yet)
+  --help                   print this text
+)";
+}
+
+caf::expected<node_config> parse_node_config(int argc, char** argv) {
+  node_config cfg;
+  std::vector<std::pair<std::string, std::string>> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      cfg.help = true;
+      return cfg;
+    }
+    if (a.rfind("--", 0) != 0)
+      return make_error(ec::invalid_argument, "unexpected argument " + a);
+    a = a.substr(2);
+    auto eq = a.find('=');
+    if (eq != std::string::npos) {
+      args.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+    } else if (i + 1 < argc) {
+      args.emplace_back(a, argv[++i]);
+    } else {
+      return make_error(ec::invalid_argument, "--" + a + " needs a value");
+    }
+  }
+  // The file first, so that the command line wins.
+  for (auto& [name, value] : args)
+    if (name == "config")
+      if (auto err = read_file(cfg, value))
+        return err;
+  for (auto& [name, value] : args)
+    if (name != "config")
+      if (auto err = apply(cfg, name, value))
+        return err;
+  if (!cfg.cluster_listen.empty() || !cfg.join.empty())
+    return make_error(ec::invalid_argument,
+                      "--cluster-listen and --join are reserved for the "
+                      "cluster, which this build does not have yet");
+  if (cfg.node_id.empty())
+    cfg.node_id = "node-" + std::to_string(cfg.listen_port);
+  if (cfg.public_url.empty())
+    cfg.public_url = "http://" + cfg.listen_host + ":"
+                     + std::to_string(cfg.listen_port);
+  if (cfg.workers == 0)
+    cfg.workers = std::max(1u, std::thread::hardware_concurrency());
+  return cfg;
+}
+
+} // namespace reel

@@ -1,0 +1,60 @@
+#pragma once
+
+// reeld's configuration: every option in one struct, defaults in the struct.
+// Read from the command line (`--name VALUE` or `--name=VALUE`) and from an
+// optional file (`--config FILE`, lines `name = value`, `#` comments); the
+// command line wins.
+
+#include "ops/error.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace reel {
+
+struct node_config {
+  /// HTTP listen address. Default: 127.0.0.1:8080.
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  /// Data directory (RocksDB, sources, media). Default: ./data.
+  std::string data_dir = "./data";
+  /// This node's name. Default: "node-" + the listen port.
+  std::string node_id;
+  /// Base of every URL handed out. Default: http://<listen>.
+  std::string public_url;
+  /// On an empty data directory, register this as an admin key of tenant
+  /// "default". Default: empty (a key is generated and printed once).
+  std::string bootstrap_key;
+  /// Reserved for the cluster (not used by a single node yet).
+  std::string cluster_listen;
+  std::vector<std::string> join;
+  /// Largest accepted upload. Default: 20 GiB.
+  int64_t max_upload_bytes = int64_t{20} << 30;
+  /// Transcode workers on this node. Default: number of cores.
+  int workers = 0;
+  /// Target chunk length (cut at source keyframes). Default: 8 s.
+  double chunk_seconds = 8;
+  /// Target HLS segment length. Default: 4 s.
+  double segment_seconds = 4;
+  /// x264 preset. Default: veryfast.
+  std::string preset = "veryfast";
+  /// HTTP worker threads. Default: 16.
+  int http_threads = 16;
+  /// debug, info, warn or error. Default: info.
+  std::string log_level = "info";
+  /// --help was given: print node_usage() and exit.
+  bool help = false;
+};
+
+/// Parses argv (and the --config file it names).
+caf::expected<node_config> parse_node_config(int argc, char** argv);
+
+/// The usage text of reeld.
+std::string node_usage();
+
+/// "host:port" -> parts; fails for anything else.
+caf::error parse_host_port(const std::string& s, std::string& host,
+                           uint16_t& port);
+
+} // namespace reel

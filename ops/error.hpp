@@ -1,0 +1,49 @@
+#pragma once
+
+// The project's one error enum. Library errors are converted once, at the
+// edge (storage: to_error(rocksdb::Status); codec: av_error(int, what)), into
+// a caf::error whose context carries a message a person can read.
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace reel {
+
+enum class ec : uint8_t {
+  none = 0,
+  unspecified,
+  invalid_argument, // a request or value a client sent is wrong
+  unauthorized,     // no or a bad credential
+  forbidden,        // a credential without the needed scope
+  not_found,        // no such video, folder, file, ...
+  conflict,         // the thing exists already / wrong state for the action
+  too_large,        // a body or file over a configured limit
+  range_not_satisfiable,
+  storage_error,    // RocksDB or the file system failed
+  media_error,      // the media could not be probed/decoded/encoded
+  timeout,          // an actor did not answer in time
+  unavailable,      // shutting down, overloaded
+};
+
+/// A short stable name for `x`, e.g. "not_found".
+const char* to_string(ec x);
+
+inline std::ostream& operator<<(std::ostream& out, ec x) {
+  return out << to_string(x);
+}
+
+/// Builds an error of category "reel" with `what` as its message.
+caf::error make_error(ec code, std::string what);
+
+/// The project code of `err`, or ec::unspecified for foreign errors.
+ec code_of(const caf::error& err);
+
+/// The message a person reads for `err` (the context string, or a rendering
+/// of foreign errors).
+std::string message_of(const caf::error& err);
+
+} // namespace reel

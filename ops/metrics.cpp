@@ -1,0 +1,72 @@
+#include "ops/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace reel {
+
+namespace {
+using namespace prometheus;
+} // namespace
+
+node_metrics::node_metrics()
+  : registry(std::make_shared<Registry>()),
+    http_requests(BuildCounter()
+                    .Name("reel_http_requests_total")
+                    .Help("HTTP requests answered, by route and status code")
+                    .Register(*registry)),
+    http_duration(BuildHistogram()
+                    .Name("reel_http_request_duration_seconds")
+                    .Help("Time to answer an HTTP request, by route")
+                    .Register(*registry)),
+    http_response_bytes(BuildCounter()
+                          .Name("reel_http_response_bytes_total")
+                          .Help("Bytes of response bodies, by route")
+                          .Register(*registry)),
+    ingest_bytes(BuildCounter()
+                   .Name("reel_ingest_bytes_total")
+                   .Help("Upload bytes received")
+                   .Register(*registry)
+                   .Add({})),
+    ingest_active(BuildGauge()
+                    .Name("reel_ingest_active_uploads")
+                    .Help("Uploads being received now")
+                    .Register(*registry)
+                    .Add({})),
+    videos(BuildGauge()
+             .Name("reel_videos")
+             .Help("Videos on this node by state")
+             .Register(*registry)),
+    transcode_frames(BuildCounter()
+                       .Name("reel_transcode_frames_total")
+                       .Help("Video frames encoded, by rung")
+                       .Register(*registry)),
+    transcode_seconds(BuildCounter()
+                        .Name("reel_transcode_media_seconds_total")
+                        .Help("Seconds of media encoded, by rung")
+                        .Register(*registry)),
+    video_failures(BuildCounter()
+                     .Name("reel_video_failures_total")
+                     .Help("Videos that failed, by the stage they failed in")
+                     .Register(*registry)),
+    scheduler_tasks(BuildGauge()
+                      .Name("reel_scheduler_tasks")
+                      .Help("Transcode tasks by state (queued, running)")
+                      .Register(*registry)),
+    task_retries(BuildCounter()
+                   .Name("reel_scheduler_task_retries_total")
+                   .Help("Tasks run again after a failure")
+                   .Register(*registry)
+                   .Add({})) {
+}
+
+std::string node_metrics::serialize() const {
+  TextSerializer s;
+  return s.Serialize(registry->Collect());
+}
+
+node_metrics& metrics() {
+  static node_metrics instance;
+  return instance;
+}
+
+} // namespace reel

@@ -1,0 +1,124 @@
+#include "ops/util.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+
+namespace reel {
+
+namespace {
+
+void random_bytes(unsigned char* out, size_t n) {
+  if (RAND_bytes(out, static_cast<int>(n)) != 1)
+    throw std::runtime_error("RAND_bytes failed"); // no entropy: unrecoverable
+}
+
+std::string to_hex(const unsigned char* p, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(digits[p[i] >> 4]);
+    out.push_back(digits[p[i] & 0xf]);
+  }
+  return out;
+}
+
+} // namespace
+
+std::string make_uuid() {
+  unsigned char b[16];
+  random_bytes(b, sizeof(b));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  auto h = to_hex(b, sizeof(b));
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-"
+         + h.substr(16, 4) + "-" + h.substr(20, 12);
+}
+
+std::string random_token(size_t n) {
+  static const char* alphabet
+    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out;
+  out.reserve(n);
+  unsigned char b[64];
+  while (out.size() < n) {
+    random_bytes(b, sizeof(b));
+    for (auto c : b)
+      if (c < 248 && out.size() < n) // 248 = 4 * 62: no modulo bias
+        out.push_back(alphabet[c % 62]);
+  }
+  return out;
+}
+
+bool is_uuid(std::string_view s) {
+  if (s.size() != 36)
+    return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-')
+        return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+                 || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+std::string iso8601(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+struct sha256::impl {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~impl() { EVP_MD_CTX_free(ctx); }
+};
+
+sha256::sha256() : impl_(std::make_unique<impl>()) {
+  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
+}
+
+sha256::~sha256() = default;
+
+void sha256::update(const void* data, size_t len) {
+  EVP_DigestUpdate(impl_->ctx, data, len);
+}
+
+std::string sha256::hex_digest() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(impl_->ctx, md, &len);
+  return to_hex(md, len);
+}
+
+std::string sha256_hex(std::string_view data) {
+  sha256 h;
+  h.update(data.data(), data.size());
+  return h.hex_digest();
+}
+
+bool equal_secrets(std::string_view a, std::string_view b) {
+  if (a.size() != b.size())
+    return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+} // namespace reel

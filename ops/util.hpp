@@ -1,0 +1,48 @@
+#pragma once
+
+// Small helpers every layer uses: ids, secrets, digests, time.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace reel {
+
+/// A random RFC 4122 version-4 UUID, lower case.
+std::string make_uuid();
+
+/// `n` random characters from [A-Za-z0-9], from a cryptographic source.
+std::string random_token(size_t n);
+
+/// True when `s` is a well-formed UUID (any version), e.g. from a URL.
+bool is_uuid(std::string_view s);
+
+/// Milliseconds since the Unix epoch.
+int64_t now_ms();
+
+/// ISO 8601 in UTC with a Z, e.g. "2024-08-11T10:00:00Z".
+std::string iso8601(int64_t ms);
+
+/// Incremental SHA-256 (OpenSSL EVP), hex digest.
+class sha256 {
+public:
+  sha256();
+  ~sha256();
+  sha256(const sha256&) = delete;
+  sha256& operator=(const sha256&) = delete;
+  void update(const void* data, size_t len);
+  std::string hex_digest(); // finishes; the object is then spent
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// Hex SHA-256 of a string.
+std::string sha256_hex(std::string_view data);
+
+/// Compares two secrets in time independent of where they differ.
+bool equal_secrets(std::string_view a, std::string_view b);
+
+} // namespace reel

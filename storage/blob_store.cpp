@@ -1,0 +1,171 @@
+#include "storage/blob_store.hpp"
+
+#include "ops/util.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace reel {
+
+namespace {
+
+caf::error fs_error(const std::string& what, const std::error_code& err) {
+  return make_error(ec::storage_error, what + ": " + err.message());
+}
+
+bool safe_segment(const std::string& s) {
+  if (s.empty() || s == "." || s == ".." || s.size() > 128)
+    return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
+blob_store::blob_store(std::string data_dir) : root_(std::move(data_dir)) {
+}
+
+caf::error blob_store::init() {
+  for (auto* sub : {"sources", "work", "media", "tmp"}) {
+    std::error_code err;
+    fs::create_directories(fs::path{root_} / sub, err);
+    if (err)
+      return fs_error("cannot create " + root_ + "/" + sub, err);
+  }
+  return {};
+}
+
+std::string blob_store::source_path(const std::string& id) const {
+  return root_ + "/sources/" + id + "/source";
+}
+
+std::string blob_store::work_dir(const std::string& id) const {
+  return root_ + "/work/" + id;
+}
+
+std::string blob_store::media_dir(const std::string& id) const {
+  return root_ + "/media/" + id;
+}
+
+std::string blob_store::new_tmp_path() const {
+  return root_ + "/tmp/upload-" + make_uuid();
+}
+
+caf::error blob_store::adopt_source(const std::string& tmp,
+                                   const std::string& id) {
+  auto dst = source_path(id);
+  std::error_code err;
+  fs::create_directories(fs::path{dst}.parent_path(), err);
+  if (err)
+    return fs_error("cannot create source directory", err);
+  if (auto e = fsync_path(tmp))
+    return e;
+  fs::rename(tmp, dst, err);
+  if (err)
+    return fs_error("cannot store source", err);
+  return fsync_path(fs::path{dst}.parent_path().string());
+}
+
+caf::expected<std::string> blob_store::media_file(const std::string& id,
+                                                  const std::string& rel) const {
+  if (!is_uuid(id))
+    return make_error(ec::not_found, "no such video");
+  std::string path = media_dir(id);
+  size_t start = 0;
+  while (start <= rel.size()) {
+    auto end = rel.find('/', start);
+    if (end == std::string::npos)
+      end = rel.size();
+    auto seg = rel.substr(start, end - start);
+    if (!safe_segment(seg))
+      return make_error(ec::not_found, "no such file");
+    path += "/" + seg;
+    start = end + 1;
+  }
+  std::error_code err;
+  if (!fs::is_regular_file(path, err))
+    return make_error(ec::not_found, "no such file");
+  return path;
+}
+
+caf::expected<std::vector<file_record>>
+blob_store::index_media(const std::string& id) const {
+  std::vector<file_record> out;
+  std::error_code err;
+  auto base = fs::path{media_dir(id)};
+  for (auto it = fs::recursive_directory_iterator(base, err);
+       !err && it != fs::recursive_directory_iterator(); it.increment(err)) {
+    if (!it->is_regular_file())
+      continue;
+    auto sum = file_sha256(it->path().string());
+    if (!sum)
+      return sum.error();
+    out.push_back(file_record{fs::relative(it->path(), base).string(),
+                              static_cast<int64_t>(it->file_size()), *sum});
+  }
+  if (err)
+    return fs_error("cannot list media of " + id, err);
+  std::sort(out.begin(), out.end(),
+            [](auto& a, auto& b) { return a.name < b.name; });
+  return out;
+}
+
+void blob_store::remove_video(const std::string& id) const {
+  std::error_code err; // best effort: a missing directory is fine
+  fs::remove_all(fs::path{source_path(id)}.parent_path(), err);
+  fs::remove_all(work_dir(id), err);
+  fs::remove_all(media_dir(id), err);
+}
+
+void blob_store::clean_tmp() const {
+  std::error_code err;
+  for (auto& e : fs::directory_iterator(root_ + "/tmp", err))
+    fs::remove_all(e.path(), err);
+}
+
+int64_t blob_store::used_bytes() const {
+  int64_t total = 0;
+  std::error_code err;
+  for (auto* sub : {"sources", "work", "media"})
+    for (auto it = fs::recursive_directory_iterator(root_ + "/" + sub, err);
+         !err && it != fs::recursive_directory_iterator(); it.increment(err))
+      if (it->is_regular_file(err))
+        total += static_cast<int64_t>(it->file_size(err));
+  return total;
+}
+
+caf::expected<std::string> file_sha256(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return make_error(ec::storage_error, "cannot read " + path);
+  sha256 h;
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    h.update(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  return h.hex_digest();
+}
+
+caf::error fsync_path(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0)
+    return make_error(ec::storage_error, "cannot open " + path + " to sync");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0)
+    return make_error(ec::storage_error, "fsync failed for " + path);
+  return {};
+}
+
+} // namespace reel

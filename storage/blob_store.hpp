@@ -1,0 +1,64 @@
+#pragma once
+
+// Blob files under the data directory:
+//   sources/<id>/source      the uploaded file, as received
+//   work/<id>/               chunk and audio packet files (intermediate)
+//   media/<id>/              published outputs (HLS, poster)
+//   tmp/                     uploads being received
+// Files are written to a temporary name, fsync'd and renamed; every path a
+// client names is checked to stay inside its video's directory.
+
+#include "ops/error.hpp"
+#include "storage/records.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace reel {
+
+class blob_store {
+public:
+  explicit blob_store(std::string data_dir);
+
+  /// Creates the directory layout.
+  caf::error init();
+
+  const std::string& root() const { return root_; }
+  std::string source_path(const std::string& id) const;
+  std::string work_dir(const std::string& id) const;
+  std::string media_dir(const std::string& id) const;
+  /// A fresh unique path under tmp/ for an upload in progress.
+  std::string new_tmp_path() const;
+
+  /// Moves a finished upload from tmp/ to sources/<id>/source (fsync'd).
+  caf::error adopt_source(const std::string& tmp, const std::string& id);
+
+  /// Resolves `rel` (e.g. "720p/seg_00001.m4s") inside the media directory
+  /// of `id`; fails with not_found for anything that would leave it.
+  caf::expected<std::string> media_file(const std::string& id,
+                                        const std::string& rel) const;
+
+  /// Every regular file under media/<id>/ with its size and SHA-256.
+  caf::expected<std::vector<file_record>> index_media(const std::string& id) const;
+
+  /// Removes everything stored for a video.
+  void remove_video(const std::string& id) const;
+
+  /// Removes tmp/ leftovers (uploads cut off by a crash).
+  void clean_tmp() const;
+
+  /// Bytes used by every blob.
+  int64_t used_bytes() const;
+
+private:
+  std::string root_;
+};
+
+/// SHA-256 of a file's contents, hex.
+caf::expected<std::string> file_sha256(const std::string& path);
+
+/// fsync a file or a directory by path.
+caf::error fsync_path(const std::string& path);
+
+} // namespace reel

@@ -1,0 +1,66 @@
+#pragma once
+
+// The node's metadata store: one RocksDB with a column family per kind of
+// record. Keys are built only in storage/keys.hpp. Thread-safe (RocksDB is).
+
+#include "ops/error.hpp"
+#include "storage/records.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+} // namespace rocksdb
+
+namespace reel {
+
+enum class cf : int {
+  videos,      // video id -> video_record
+  video_index, // tenant, inverted created time, id -> ""
+  keys,        // SHA-256 of an API key -> api_key_record
+  folders,     // tenant, path -> folder_record
+  meta,        // node-wide settings
+  count_       // not a family
+};
+
+class db {
+public:
+  ~db();
+  db(const db&) = delete;
+  db& operator=(const db&) = delete;
+
+  /// Opens (creating if needed) the store under `dir`.
+  static caf::expected<std::unique_ptr<db>> open(const std::string& dir);
+
+  caf::error put(cf family, const std::string& key, const std::string& value);
+  caf::expected<std::optional<std::string>> get(cf family,
+                                                const std::string& key);
+  caf::error del(cf family, const std::string& key);
+
+  /// Calls `fn(key, value)` for every key with `prefix`, in key order, until
+  /// it returns false.
+  caf::error scan(cf family, const std::string& prefix,
+                  const std::function<bool(const std::string&,
+                                           const std::string&)>& fn);
+
+  /// Writes a video record and its index entry atomically (synced).
+  caf::error put_video(const video_record& v);
+  /// Removes a video record and its index entry atomically.
+  caf::error delete_video(const video_record& v);
+  caf::expected<std::optional<video_record>> get_video(const std::string& id);
+
+  /// Approximate on-disk size of the store, in bytes.
+  int64_t size_bytes();
+
+private:
+  db() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+} // namespace reel

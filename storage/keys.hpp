@@ -1,0 +1,42 @@
+#pragma once
+
+// Every RocksDB key is built here, so the layout lives in one place.
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace reel::keys {
+
+constexpr char sep = '\x1f';
+
+/// videos: the id itself.
+inline std::string video(const std::string& id) { return id; }
+
+/// video_index: tenant, then created time inverted (newest first), then id.
+inline std::string video_index(const std::string& tenant, int64_t created_ms,
+                               const std::string& id) {
+  char inv[17];
+  std::snprintf(inv, sizeof(inv), "%016llx",
+                static_cast<unsigned long long>(INT64_MAX - created_ms));
+  return tenant + sep + inv + sep + id;
+}
+inline std::string video_index_prefix(const std::string& tenant) {
+  return tenant + sep;
+}
+/// The id at the end of a video_index key.
+inline std::string id_of_index(const std::string& key) {
+  return key.substr(key.rfind(sep) + 1);
+}
+
+inline std::string folder(const std::string& tenant, const std::string& path) {
+  return tenant + sep + path;
+}
+inline std::string folder_prefix(const std::string& tenant) {
+  return tenant + sep;
+}
+
+/// keys: the SHA-256 of the key.
+inline std::string api_key(const std::string& key_hash) { return key_hash; }
+
+} // namespace reel::keys

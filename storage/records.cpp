@@ -1,0 +1,144 @@
+#include "storage/records.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace reel::codec {
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
+  probe_result, container, duration_s, size_bytes, bit_rate, video_stream,
+  video_codec, width, height, rotation, fps, tb_num, tb_den, start_pts,
+  end_pts, frame_count, keyframes, audio_stream, audio_codec, audio_channels,
+  audio_sample_rate)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(rung, name, width, height,
+                                                max_kbps, crf)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(chunk, index, start_pts,
+                                                end_pts, segment_starts)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(rendition, name, width, height,
+                                                bandwidth, average_bandwidth,
+                                                codecs, playlist, segments,
+                                                frames)
+
+} // namespace reel::codec
+
+namespace reel {
+
+bool is_terminal(const std::string& state) {
+  return state == states::ready || state == states::failed;
+}
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(file_record, name, size, sha256)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(state_change, state, at_ms,
+                                                reason)
+
+void to_json(nlohmann::json& j, const video_record& x) {
+  j = nlohmann::json{{"id", x.id},
+                     {"tenant", x.tenant},
+                     {"folder", x.folder},
+                     {"title", x.title},
+                     {"filename", x.filename},
+                     {"state", x.state},
+                     {"failure_reason", x.failure_reason},
+                     {"created_ms", x.created_ms},
+                     {"updated_ms", x.updated_ms},
+                     {"source_bytes", x.source_bytes},
+                     {"source_sha256", x.source_sha256},
+                     {"probed", x.probed},
+                     {"source", x.source},
+                     {"rungs", x.rungs},
+                     {"chunks", x.chunks},
+                     {"chunk_done", x.chunk_done},
+                     {"audio_done", x.audio_done},
+                     {"renditions", x.renditions},
+                     {"master", x.master},
+                     {"files", x.files},
+                     {"history", x.history}};
+}
+
+void from_json(const nlohmann::json& j, video_record& x) {
+  video_record d;
+  x.id = j.value("id", d.id);
+  x.tenant = j.value("tenant", d.tenant);
+  x.folder = j.value("folder", d.folder);
+  x.title = j.value("title", d.title);
+  x.filename = j.value("filename", d.filename);
+  x.state = j.value("state", d.state);
+  x.failure_reason = j.value("failure_reason", d.failure_reason);
+  x.created_ms = j.value("created_ms", d.created_ms);
+  x.updated_ms = j.value("updated_ms", d.updated_ms);
+  x.source_bytes = j.value("source_bytes", d.source_bytes);
+  x.source_sha256 = j.value("source_sha256", d.source_sha256);
+  x.probed = j.value("probed", d.probed);
+  x.source = j.value("source", d.source);
+  x.rungs = j.value("rungs", d.rungs);
+  x.chunks = j.value("chunks", d.chunks);
+  x.chunk_done = j.value("chunk_done", d.chunk_done);
+  x.audio_done = j.value("audio_done", d.audio_done);
+  x.renditions = j.value("renditions", d.renditions);
+  x.master = j.value("master", d.master);
+  x.files = j.value("files", d.files);
+  x.history = j.value("history", d.history);
+}
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(api_key_record, key_hash,
+                                                prefix, tenant, admin,
+                                                created_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(folder_record, tenant, path,
+                                                created_ms)
+
+namespace {
+
+template <class T>
+std::string encode_impl(const T& x) {
+  return nlohmann::json(x).dump();
+}
+
+template <class T>
+caf::error decode_impl(const std::string& bytes, T& x) {
+  auto j = nlohmann::json::parse(bytes, nullptr, false);
+  if (j.is_discarded())
+    return make_error(ec::storage_error, "corrupt record: not JSON");
+  try {
+    x = j.get<T>();
+  } catch (const std::exception& e) {
+    return make_error(ec::storage_error,
+                      std::string{"corrupt record: "} + e.what());
+  }
+  return {};
+}
+
+} // namespace
+
+std::string encode(const video_record& x) { return encode_impl(x); }
+std::string encode(const api_key_record& x) { return encode_impl(x); }
+std::string encode(const folder_record& x) { return encode_impl(x); }
+caf::error decode(const std::string& b, video_record& x) { return decode_impl(b, x); }
+caf::error decode(const std::string& b, api_key_record& x) { return decode_impl(b, x); }
+caf::error decode(const std::string& b, folder_record& x) { return decode_impl(b, x); }
+
+bool valid_folder_path(const std::string& path) {
+  if (path == "root")
+    return true;
+  if (path.rfind("root/", 0) != 0)
+    return false;
+  size_t depth = 0;
+  size_t start = 5;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string::npos)
+      end = path.size();
+    auto len = end - start;
+    if (len == 0 || len > 64 || ++depth > 8)
+      return false;
+    for (size_t i = start; i < end; ++i) {
+      char c = path[i];
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      if (!ok)
+        return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+} // namespace reel

@@ -1,0 +1,105 @@
+#pragma once
+
+// The records a node keeps in RocksDB, and their JSON encoding. The video
+// record is the one model every API dialect is a view of.
+
+#include "codec/codec.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace reel {
+
+/// The states of a video; see docs/architecture.md.
+namespace states {
+constexpr const char* created = "created";
+constexpr const char* uploaded = "uploaded";
+constexpr const char* probing = "probing";
+constexpr const char* transcoding = "transcoding";
+constexpr const char* packaging = "packaging";
+constexpr const char* ready = "ready";
+constexpr const char* failed = "failed";
+} // namespace states
+
+/// True for ready and failed: nothing more happens to such a video.
+bool is_terminal(const std::string& state);
+
+struct file_record {
+  std::string name; // relative to the video's media directory
+  int64_t size = 0;
+  std::string sha256;
+};
+
+struct state_change {
+  std::string state;
+  int64_t at_ms = 0;
+  std::string reason; // why it failed, for the failed state
+};
+
+struct video_record {
+  std::string id;     // UUID
+  std::string tenant;
+  std::string folder; // e.g. "root/marketing"
+  std::string title;
+  std::string filename; // as the client named the upload
+  std::string state = states::created;
+  std::string failure_reason;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  int64_t source_bytes = 0;
+  std::string source_sha256;
+  bool probed = false;
+  codec::probe_result source;          // valid when probed
+  std::vector<codec::rung> rungs;      // the ladder, fixed after probing
+  std::vector<codec::chunk> chunks;    // the plan, fixed after probing
+  std::vector<uint8_t> chunk_done;     // per chunk: 1 once encoded
+  bool audio_done = false;
+  std::vector<codec::rendition> renditions; // after packaging
+  std::string master;                  // master playlist, relative
+  std::vector<file_record> files;      // published media
+  std::vector<state_change> history;
+};
+
+/// A page of a tenant's videos, newest first.
+struct video_page {
+  std::vector<video_record> videos;
+  int64_t total = 0; // videos of the tenant in all
+};
+
+struct api_key_record {
+  std::string key_hash; // SHA-256 of the key; the key itself is never stored
+  std::string prefix;   // first characters, to tell keys apart in lists
+  std::string tenant;
+  bool admin = false;
+  int64_t created_ms = 0;
+};
+
+struct folder_record {
+  std::string tenant;
+  std::string path; // "root" or "root/a/b"
+  int64_t created_ms = 0;
+};
+
+void to_json(nlohmann::json& j, const video_record& x);
+void from_json(const nlohmann::json& j, video_record& x);
+void to_json(nlohmann::json& j, const api_key_record& x);
+void from_json(const nlohmann::json& j, api_key_record& x);
+void to_json(nlohmann::json& j, const folder_record& x);
+void from_json(const nlohmann::json& j, folder_record& x);
+
+/// Serialized forms as stored in RocksDB.
+std::string encode(const video_record& x);
+std::string encode(const api_key_record& x);
+std::string encode(const folder_record& x);
+caf::error decode(const std::string& bytes, video_record& x);
+caf::error decode(const std::string& bytes, api_key_record& x);
+caf::error decode(const std::string& bytes, folder_record& x);
+
+/// A folder path is "root" or "root/" followed by segments of
+/// [A-Za-z0-9_-] (1..64 chars), at most 8 deep.
+bool valid_folder_path(const std::string& path);
+
+} // namespace reel

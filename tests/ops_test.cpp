@@ -1,0 +1,137 @@
+#define BOOST_TEST_MODULE ops
+#include <boost/test/unit_test.hpp>
+
+#include "ops/config.hpp"
+#include "ops/error.hpp"
+#include "ops/metrics.hpp"
+#include "ops/util.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+using namespace reel;
+
+namespace {
+
+caf::expected<node_config> parse(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  static std::string prog = "reeld";
+  argv.push_back(prog.data());
+  for (auto& a : args)
+    argv.push_back(a.data());
+  return parse_node_config(static_cast<int>(argv.size()), argv.data());
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(config_defaults) {
+  auto cfg = parse({});
+  BOOST_REQUIRE(cfg);
+  BOOST_TEST(cfg->listen_host == "127.0.0.1");
+  BOOST_TEST(cfg->listen_port == 8080);
+  BOOST_TEST(cfg->data_dir == "./data");
+  BOOST_TEST(cfg->node_id == "node-8080");
+  BOOST_TEST(cfg->public_url == "http://127.0.0.1:8080");
+  BOOST_TEST(cfg->max_upload_bytes == int64_t{20} << 30);
+  BOOST_TEST(cfg->workers >= 1);
+}
+
+BOOST_AUTO_TEST_CASE(config_flags_both_forms) {
+  auto cfg = parse({"--listen", "0.0.0.0:9000", "--data=/tmp/x", "--node-id",
+                    "n1", "--public-url", "https://v.example.com/",
+                    "--bootstrap-key", "sk-test"});
+  BOOST_REQUIRE(cfg);
+  BOOST_TEST(cfg->listen_host == "0.0.0.0");
+  BOOST_TEST(cfg->listen_port == 9000);
+  BOOST_TEST(cfg->data_dir == "/tmp/x");
+  BOOST_TEST(cfg->node_id == "n1");
+  BOOST_TEST(cfg->public_url == "https://v.example.com");
+  BOOST_TEST(cfg->bootstrap_key == "sk-test");
+}
+
+BOOST_AUTO_TEST_CASE(config_file_and_command_line_wins) {
+  auto path = "/tmp/reel-ops-test-" + make_uuid() + ".conf";
+  {
+    std::ofstream out{path};
+    out << "# a comment\nlisten = 127.0.0.1:7000\nworkers = 3\n"
+        << "node-id = from-file\n";
+  }
+  auto cfg = parse({"--config", path, "--node-id", "from-cli"});
+  std::remove(path.c_str());
+  BOOST_REQUIRE(cfg);
+  BOOST_TEST(cfg->listen_port == 7000);
+  BOOST_TEST(cfg->workers == 3);
+  BOOST_TEST(cfg->node_id == "from-cli");
+}
+
+BOOST_AUTO_TEST_CASE(config_errors_are_readable) {
+  auto bad_port = parse({"--listen", "127.0.0.1:99999"});
+  BOOST_REQUIRE(!bad_port);
+  BOOST_TEST(code_of(bad_port.error()) == ec::invalid_argument);
+  BOOST_TEST(message_of(bad_port.error()).find("bad port") != std::string::npos);
+  auto unknown = parse({"--frobnicate", "1"});
+  BOOST_REQUIRE(!unknown);
+  BOOST_TEST(message_of(unknown.error()) == "unknown option --frobnicate");
+  auto workers = parse({"--workers", "zero"});
+  BOOST_REQUIRE(!workers);
+  auto missing = parse({"--data"});
+  BOOST_REQUIRE(!missing);
+  auto help = parse({"--help"});
+  BOOST_REQUIRE(help);
+  BOOST_TEST(help->help);
+  BOOST_TEST(node_usage().find("--listen") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(uuids_are_v4_and_unique) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    auto u = make_uuid();
+    BOOST_TEST(is_uuid(u));
+    BOOST_TEST(u[14] == '4');
+    BOOST_TEST(seen.insert(u).second);
+  }
+  BOOST_TEST(!is_uuid("../../etc/passwd"));
+  BOOST_TEST(!is_uuid("9c1fa5c4-a8f1-4b2e-9d6e-1c8a0b9e2d7"));
+  BOOST_TEST(is_uuid("9c1fa5c4-a8f1-4b2e-9d6e-1c8a0b9e2d7f"));
+}
+
+BOOST_AUTO_TEST_CASE(tokens_and_digests) {
+  auto t = random_token(40);
+  BOOST_TEST(t.size() == 40u);
+  BOOST_TEST(t.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                 "qrstuvwxyz0123456789")
+             == std::string::npos);
+  BOOST_TEST(random_token(40) != t);
+  BOOST_TEST(sha256_hex("abc")
+             == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  sha256 h;
+  h.update("a", 1);
+  h.update("bc", 2);
+  BOOST_TEST(h.hex_digest() == sha256_hex("abc"));
+  BOOST_TEST(equal_secrets("same", "same"));
+  BOOST_TEST(!equal_secrets("same", "sama"));
+  BOOST_TEST(!equal_secrets("same", "samey"));
+}
+
+BOOST_AUTO_TEST_CASE(time_format) {
+  BOOST_TEST(iso8601(0) == "1970-01-01T00:00:00Z");
+  BOOST_TEST(iso8601(1723370400000) == "2024-08-11T10:00:00Z");
+}
+
+BOOST_AUTO_TEST_CASE(errors_carry_code_and_message) {
+  auto err = make_error(ec::not_found, "video x not found");
+  BOOST_TEST(code_of(err) == ec::not_found);
+  BOOST_TEST(message_of(err) == "video x not found");
+  BOOST_TEST(code_of(caf::error{}) == ec::none);
+  BOOST_TEST(std::string{to_string(ec::too_large)} == "too_large");
+}
+
+BOOST_AUTO_TEST_CASE(metrics_render_in_text_format) {
+  metrics().ingest_bytes.Increment(5);
+  metrics().http_requests.Add({{"route", "x"}, {"code", "200"}}).Increment();
+  auto text = metrics().serialize();
+  BOOST_TEST(text.find("reel_ingest_bytes_total 5") != std::string::npos);
+  BOOST_TEST(text.find("reel_http_requests_total{code=\"200\",route=\"x\"} 1")
+             != std::string::npos);
+}

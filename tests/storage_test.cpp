@@ -1,0 +1,157 @@
+#define BOOST_TEST_MODULE storage
+#include <boost/test/unit_test.hpp>
+
+#include "ops/util.hpp"
+#include "storage/blob_store.hpp"
+#include "storage/db.hpp"
+#include "storage/keys.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+using namespace reel;
+
+namespace {
+
+struct temp_dir {
+  std::string path = "/tmp/reel-storage-test-" + make_uuid();
+  temp_dir() { fs::create_directories(path); }
+  ~temp_dir() { fs::remove_all(path); }
+};
+
+video_record sample(const std::string& tenant, int64_t created) {
+  video_record v;
+  v.id = make_uuid();
+  v.tenant = tenant;
+  v.folder = "root";
+  v.filename = "clip.mp4";
+  v.state = states::transcoding;
+  v.created_ms = created;
+  v.probed = true;
+  v.source.width = 1280;
+  v.source.height = 720;
+  v.source.keyframes = {0, 512, 1024};
+  v.rungs = {codec::rung{"720p", 1280, 720, 2800, 23}};
+  v.chunks = {codec::chunk{0, 0, 1024, {0, 512}}};
+  v.chunk_done = {1};
+  v.history = {state_change{states::uploaded, created, {}}};
+  return v;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(video_records_survive_reopen) {
+  temp_dir dir;
+  auto v = sample("acme", 1000);
+  {
+    auto store = db::open(dir.path + "/db");
+    BOOST_REQUIRE(store);
+    BOOST_REQUIRE(!(*store)->put_video(v));
+  }
+  auto store = db::open(dir.path + "/db");
+  BOOST_REQUIRE(store);
+  auto got = (*store)->get_video(v.id);
+  BOOST_REQUIRE(got);
+  BOOST_REQUIRE(got->has_value());
+  auto& r = **got;
+  BOOST_TEST(r.tenant == "acme");
+  BOOST_TEST(r.state == states::transcoding);
+  BOOST_TEST(r.source.keyframes.size() == 3u);
+  BOOST_TEST(r.chunks.at(0).segment_starts.size() == 2u);
+  BOOST_TEST(r.rungs.at(0).name == "720p");
+  BOOST_TEST(r.chunk_done.at(0) == 1);
+  auto missing = (*store)->get_video(make_uuid());
+  BOOST_REQUIRE(missing);
+  BOOST_TEST(!missing->has_value());
+}
+
+BOOST_AUTO_TEST_CASE(index_lists_newest_first_per_tenant) {
+  temp_dir dir;
+  auto store = db::open(dir.path + "/db");
+  BOOST_REQUIRE(store);
+  auto& s = **store;
+  auto a1 = sample("a", 100);
+  auto a2 = sample("a", 300);
+  auto a3 = sample("a", 200);
+  auto b1 = sample("b", 400);
+  for (auto* v : {&a1, &a2, &a3, &b1})
+    BOOST_REQUIRE(!s.put_video(*v));
+  std::vector<std::string> ids;
+  BOOST_REQUIRE(!s.scan(cf::video_index, keys::video_index_prefix("a"),
+                        [&](const std::string& k, const std::string&) {
+                          ids.push_back(keys::id_of_index(k));
+                          return true;
+                        }));
+  BOOST_TEST(ids == (std::vector<std::string>{a2.id, a3.id, a1.id}));
+  BOOST_REQUIRE(!s.delete_video(a3));
+  ids.clear();
+  BOOST_REQUIRE(!s.scan(cf::video_index, keys::video_index_prefix("a"),
+                        [&](const std::string& k, const std::string&) {
+                          ids.push_back(keys::id_of_index(k));
+                          return true;
+                        }));
+  BOOST_TEST(ids == (std::vector<std::string>{a2.id, a1.id}));
+}
+
+BOOST_AUTO_TEST_CASE(corrupt_records_are_errors_not_crashes) {
+  temp_dir dir;
+  auto store = db::open(dir.path + "/db");
+  BOOST_REQUIRE(store);
+  BOOST_REQUIRE(!(*store)->put(cf::videos, "x", "{not json"));
+  auto got = (*store)->get_video("x");
+  BOOST_REQUIRE(!got);
+  BOOST_TEST(code_of(got.error()) == ec::storage_error);
+}
+
+BOOST_AUTO_TEST_CASE(folder_paths) {
+  BOOST_TEST(valid_folder_path("root"));
+  BOOST_TEST(valid_folder_path("root/marketing"));
+  BOOST_TEST(valid_folder_path("root/a/b-c_d"));
+  BOOST_TEST(!valid_folder_path(""));
+  BOOST_TEST(!valid_folder_path("root/"));
+  BOOST_TEST(!valid_folder_path("root//a"));
+  BOOST_TEST(!valid_folder_path("root/../etc"));
+  BOOST_TEST(!valid_folder_path("marketing"));
+  BOOST_TEST(!valid_folder_path("root/a b"));
+  BOOST_TEST(!valid_folder_path("root/" + std::string(65, 'a')));
+}
+
+BOOST_AUTO_TEST_CASE(media_paths_stay_inside_the_video) {
+  temp_dir dir;
+  blob_store blobs{dir.path};
+  BOOST_REQUIRE(!blobs.init());
+  auto id = make_uuid();
+  fs::create_directories(blobs.media_dir(id) + "/720p");
+  std::ofstream{blobs.media_dir(id) + "/720p/seg_00000.m4s"} << "x";
+  std::ofstream{dir.path + "/secret"} << "s";
+  BOOST_TEST(bool(blobs.media_file(id, "720p/seg_00000.m4s")));
+  for (auto bad : {"../../secret", "720p/../../../secret", "", "/etc/passwd",
+                   "720p//seg_00000.m4s", "720p/seg_00000.m4s%00", "..",
+                   "720p/missing.m4s"})
+    BOOST_TEST(!blobs.media_file(id, bad), bad);
+  BOOST_TEST(!blobs.media_file("../media", "x"));
+  auto files = blobs.index_media(id);
+  BOOST_REQUIRE(files);
+  BOOST_REQUIRE(files->size() == 1u);
+  BOOST_TEST(files->at(0).name == "720p/seg_00000.m4s");
+  BOOST_TEST(files->at(0).sha256 == sha256_hex("x"));
+}
+
+BOOST_AUTO_TEST_CASE(sources_are_adopted_and_removed) {
+  temp_dir dir;
+  blob_store blobs{dir.path};
+  BOOST_REQUIRE(!blobs.init());
+  auto tmp = blobs.new_tmp_path();
+  std::ofstream{tmp} << "video bytes";
+  auto id = make_uuid();
+  BOOST_REQUIRE(!blobs.adopt_source(tmp, id));
+  BOOST_TEST(!fs::exists(tmp));
+  BOOST_TEST(fs::file_size(blobs.source_path(id)) == 11u);
+  BOOST_TEST(blobs.used_bytes() == 11);
+  blobs.remove_video(id);
+  BOOST_TEST(!fs::exists(blobs.source_path(id)));
+  std::ofstream{blobs.new_tmp_path()} << "partial";
+  blobs.clean_tmp();
+  BOOST_TEST(fs::is_empty(dir.path + "/tmp"));
+}

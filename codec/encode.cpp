@@ -87,6 +87,8 @@ private:
                                              bool may_retry);
   caf::error take(AVFrame* frame, int64_t pts);
   caf::error drain_pending(rung_encoder& enc, bool final);
+  // Encodes `frame` (nullptr: flushes) and writes what is complete.
+  caf::error encode_into(rung_encoder& enc, AVFrame* frame);
   caf::error finish();
 
   const chunk_job& job_;
@@ -264,19 +266,22 @@ caf::error chunk_encoder::take(AVFrame* frame, int64_t pts) {
     scaled->pts = pts;
     scaled->pict_type = force_idr ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
     scaled->key_frame = force_idr ? 1 : 0;
-    auto res =
-        encode(enc.ctx.get(), scaled.get(), out_pkt_.get(), [&](AVPacket* p) {
-          enc.pending.push_back(packet_ptr{av_packet_clone(p)});
-          return enc.pending.back() != nullptr;
-        });
-    if (res.status == pump_status::failed)
-      return av_error(res.err, "encoding " + enc.spec->name);
-    if (res.status == pump_status::stopped)
-      return media_error("out of memory encoding " + enc.spec->name);
-    if (auto err = drain_pending(enc, false))
+    if (auto err = encode_into(enc, scaled.get()))
       return err;
   }
   return {};
+}
+
+caf::error chunk_encoder::encode_into(rung_encoder& enc, AVFrame* frame) {
+  auto res = encode(enc.ctx.get(), frame, out_pkt_.get(), [&](AVPacket* p) {
+    enc.pending.push_back(packet_ptr{av_packet_clone(p)});
+    return enc.pending.back() != nullptr;
+  });
+  if (res.status == pump_status::failed)
+    return av_error(res.err, "encoding " + enc.spec->name);
+  if (res.status == pump_status::stopped)
+    return media_error("out of memory encoding " + enc.spec->name);
+  return drain_pending(enc, frame == nullptr);
 }
 
 // Writes the pending packets whose duration is known (all of them when
@@ -304,15 +309,7 @@ caf::error chunk_encoder::drain_pending(rung_encoder& enc, bool final) {
 
 caf::error chunk_encoder::finish() {
   for (auto& enc : encoders_) {
-    auto res = encode(enc.ctx.get(), nullptr, out_pkt_.get(), [&](AVPacket* p) {
-      enc.pending.push_back(packet_ptr{av_packet_clone(p)});
-      return enc.pending.back() != nullptr;
-    });
-    if (res.status == pump_status::failed)
-      return av_error(res.err, "encoding " + enc.spec->name);
-    if (res.status == pump_status::stopped)
-      return media_error("out of memory encoding " + enc.spec->name);
-    if (auto err = drain_pending(enc, true))
+    if (auto err = encode_into(enc, nullptr))
       return err;
     if (enc.packets != static_cast<int64_t>(kept_.size()))
       return media_error(enc.spec->name + ": " + std::to_string(enc.packets) +

@@ -10,6 +10,10 @@ std::string hls_url(const video_record& v, const std::string& base) {
   return base + "/media/" + v.id + "/" + v.master;
 }
 
+std::string playback_url(const video_record& v, const std::string& base) {
+  return hls_url(v, base);
+}
+
 std::pair<int, const char*> upload_status(const std::string& state) {
   if (state == states::transcoding)
     return {3, "processing"};

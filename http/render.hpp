@@ -19,6 +19,10 @@ nlohmann::ordered_json native_video(const video_record& v, const std::string& ba
 /// URL of the master playlist (empty until the video is ready).
 std::string hls_url(const video_record& v, const std::string& base);
 
+/// What a player should load: the master playlist once the video is
+/// playable (possibly before it is ready), else empty.
+std::string playback_url(const video_record& v, const std::string& base);
+
 /// The Uploads API's status code and text for a state:
 /// 1 pending, 3 processing, 5 uploading, 6 completed, 7 failed.
 std::pair<int, const char*> upload_status(const std::string& state);

@@ -13,6 +13,9 @@ void add_uploads_api(router& r, node& n);
 /// /healthz, /metrics.
 void add_native_api(router& r, node& n);
 
+/// The player page /embed/<id> and the player script it loads.
+void add_embed(router& r, node& n);
+
 /// Media files: /media/<id>/<path> with Range support.
 void add_media(router& r, node& n);
 

@@ -1,5 +1,6 @@
 #include "ops/config.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -75,6 +76,7 @@ const std::map<std::string, setter>& setters() {
        return c.segment_seconds > 0 ? caf::error{} : bad("segment-seconds", "must be > 0");
      }},
     {"preset", [](node_config& c, const std::string& v) { c.preset = v; return caf::error{}; }},
+    {"player-dir", [](node_config& c, const std::string& v) { c.player_dir = v; return caf::error{}; }},
     {"http-threads",
      [](node_config& c, const std::string& v) {
        if (auto err = to_number("http-threads", v, c.http_threads))
@@ -128,6 +130,20 @@ caf::error read_file(node_config& cfg, const std::string& path) {
   return {};
 }
 
+/// node_modules/hls.js/dist next to the build directory of this executable
+/// (build/reeld -> ./node_modules), else under the working directory.
+std::string default_player_dir() {
+  std::error_code err;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", err);
+  const char* rel = "node_modules/hls.js/dist";
+  if (!err) {
+    auto candidate = exe.parent_path().parent_path() / rel;
+    if (std::filesystem::exists(candidate / "hls.min.js", err))
+      return candidate.string();
+  }
+  return rel;
+}
+
 } // namespace
 
 caf::error parse_host_port(const std::string& s, std::string& host,
@@ -167,6 +183,8 @@ std::string node_usage() {
   --segment-seconds S      HLS segment length (default 4)
   --preset NAME            x264 preset (default veryfast)
   --http-threads N         HTTP worker threads (default 16)
+  --player-dir DIR         where hls.min.js is (default: node_modules/hls.js/dist
+                           of the source tree reeld was built in)
   --log-level LEVEL        debug, info, warn, error (default info)
   --config FILE            read options from FILE (lines "name = value")
   --cluster-listen HOST:PORT, --join HOST:PORT
@@ -214,6 +232,8 @@ caf::expected<node_config> parse_node_config(int argc, char** argv) {
   if (cfg.public_url.empty())
     cfg.public_url = "http://" + cfg.listen_host + ":"
                      + std::to_string(cfg.listen_port);
+  if (cfg.player_dir.empty())
+    cfg.player_dir = default_player_dir();
   if (cfg.workers == 0)
     cfg.workers = std::max(1u, std::thread::hardware_concurrency());
   return cfg;

@@ -41,6 +41,9 @@ struct node_config {
   std::string preset = "veryfast";
   /// HTTP worker threads. Default: 16.
   int http_threads = 16;
+  /// Directory holding the web player's hls.min.js. Default: the
+  /// node_modules/hls.js/dist beside the build directory, found at start.
+  std::string player_dir;
   /// debug, info, warn or error. Default: info.
   std::string log_level = "info";
   /// --help was given: print node_usage() and exit.

@@ -11,8 +11,12 @@ packages=(
   libswresample-dev libavutil-dev
   libcpp-httplib-dev prometheus-cpp-dev libboost-test-dev nlohmann-json3-dev
   libssl-dev
-  ffmpeg curl
+  ffmpeg curl python3
+  chromium chromium-driver
 )
+# Node.js for the player (hls.js) and the browser tests: the machine's own
+# if it has one, else Debian's.
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -27,4 +31,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
     --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages: hls.js (served by reeld as its player) and the tools the
+# tests drive. Installed from the lock file when missing or out of date.
+cd "$(dirname "$0")/.."
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "reel: installing npm packages" >&2
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi

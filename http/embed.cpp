@@ -1,0 +1,125 @@
+// The player page every dialect hands out (/embed/{id}): hls.js from npm,
+// served by reel itself at /player/hls.min.js.
+
+#include "http/render.hpp"
+#include "http/routes.hpp"
+#include "ops/util.hpp"
+
+#include <fstream>
+#include <sstream>
+
+namespace reel::http {
+
+namespace {
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+/// A JSON string literal that is also safe inside a <script> element.
+std::string script_string(const std::string& s) {
+  auto j = nlohmann::ordered_json(s).dump();
+  std::string out;
+  for (char c : j)
+    out += c == '<' ? std::string{"\\u003c"} : std::string(1, c);
+  return out;
+}
+
+std::string page(const std::string& title, const std::string& body) {
+  return R"(<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>)" + html_escape(title)
+         + R"(</title>
+<style>
+html, body { margin: 0; height: 100%; background: #000; color: #ddd;
+  font-family: sans-serif; }
+video { width: 100%; height: 100%; display: block; }
+.note { display: flex; height: 100%; align-items: center;
+  justify-content: center; }
+</style>
+</head>
+<body>
+)" + body + "\n</body>\n</html>\n";
+}
+
+} // namespace
+
+void add_embed(router& r, node& n) {
+  r.get(R"(/player/hls\.min\.js)", "player.js",
+        [&n](const httplib::Request&, httplib::Response& res) {
+          std::ifstream in{n.config().player_dir + "/hls.min.js"};
+          if (!in) {
+            res.status = 404;
+            res.set_content("hls.js is not installed (npm install)\n",
+                            "text/plain");
+            return;
+          }
+          std::stringstream ss;
+          ss << in.rdbuf();
+          res.set_header("Cache-Control", "public, max-age=86400");
+          res.set_content(ss.str(), "application/javascript");
+        });
+
+  r.get(R"(/embed/([^/]+))", "embed",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          std::string id = req.matches[1];
+          auto v = is_uuid(id) ? n.get_video("", id)
+                               : caf::expected<video_record>{
+                                 make_error(ec::not_found, "no such video")};
+          if (!v) {
+            res.status = code_of(v.error()) == ec::not_found ? 404 : 503;
+            res.set_content(page("Not found",
+                                 "<div class=\"note\">This video does not "
+                                 "exist.</div>"),
+                            "text/html; charset=utf-8");
+            return;
+          }
+          auto src = playback_url(*v, n.config().public_url);
+          if (src.empty()) {
+            auto note = v->state == states::failed
+                          ? "This video could not be processed."
+                          : "This video is being processed; try again soon.";
+            res.set_content(page(v->title, std::string{"<div class=\"note\">"}
+                                               + note + "</div>"),
+                            "text/html; charset=utf-8");
+            return;
+          }
+          auto poster = n.config().public_url + "/media/" + v->id
+                        + "/poster.jpg";
+          auto body = "<video id=\"player\" controls playsinline poster=\""
+                      + html_escape(poster) + "\"></video>\n"
+                      + R"(<script src="/player/hls.min.js"></script>
+<script>
+(function () {
+  var src = )" + script_string(src) + R"(;
+  var video = document.getElementById('player');
+  if (window.Hls && Hls.isSupported()) {
+    // Start at the beginning even while the playlist still grows.
+    var hls = new Hls({ startPosition: 0 });
+    hls.loadSource(src);
+    hls.attachMedia(video);
+    window.reelHls = hls;
+  } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+    video.src = src;
+  }
+})();
+</script>)";
+          res.set_content(page(v->title, body), "text/html; charset=utf-8");
+        });
+}
+
+} // namespace reel::http

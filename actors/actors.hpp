@@ -20,6 +20,12 @@ using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using folder_atom = caf::atom_constant<caf::atom("folder")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using audio_atom = caf::atom_constant<caf::atom("audio")>;
+using finish_atom = caf::atom_constant<caf::atom("finish")>;
+using members_atom = caf::atom_constant<caf::atom("members")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
+using sync_atom = caf::atom_constant<caf::atom("sync")>;
 
 /// A worker runs one CPU-bound task at a time. Spawned detached.
 using worker_actor = caf::typed_actor<
@@ -31,17 +37,39 @@ using scheduler_actor = caf::typed_actor<
   // Queues a task; the answer comes when a worker has finished it.
   caf::replies_to<submit_atom, task>::with<task_result>,
   // Queued and running task counts.
-  caf::replies_to<stats_atom>::with<int64_t, int64_t>>;
+  caf::replies_to<stats_atom>::with<int64_t, int64_t>,
+  // Drops the queued tasks of a video (deleted); running ones finish.
+  caf::reacts_to<caf::delete_atom, std::string>>;
+
+/// Packages one video as its parts complete (spawned detached by the video
+/// actor; remuxing only, never encoding). Each answer says whether the
+/// start of the video is playable yet.
+using packager_actor = caf::typed_actor<
+  // The audio is encoded: package it (before any chunk).
+  caf::replies_to<caf::add_atom, audio_atom>::with<bool>,
+  // Chunk N (the next in order) is encoded for every rung: append it.
+  caf::replies_to<caf::add_atom, int32_t>::with<bool>,
+  // Every chunk is in: end the playlists, write DASH and the MP4s.
+  caf::replies_to<finish_atom>::with<codec::package_result>>;
 
 /// One video's state machine; the only writer of its record.
 using video_actor = caf::typed_actor<
   // The current record.
   caf::replies_to<caf::get_atom>::with<video_record>,
   // Continues from the persisted state (sent once after spawn).
-  caf::reacts_to<resume_atom>>;
+  caf::reacts_to<resume_atom>,
+  // The cluster changed: chunks on nodes that are gone are sent again.
+  caf::reacts_to<members_atom, std::vector<member_info>>>;
 
 /// Owns the set of videos and folders of this node.
 using video_manager_actor = caf::typed_actor<
+  // The cluster's membership changed: own, resume and hand over videos
+  // by placement.
+  caf::reacts_to<members_atom, std::vector<member_info>>,
+  // A video record replicated from its owner (newer ones win).
+  caf::reacts_to<caf::put_atom, video_record>,
+  // A video deleted on another node.
+  caf::reacts_to<caf::delete_atom, video_record>,
   // Registers a new video whose source is stored, and starts processing it.
   caf::replies_to<create_atom, video_record>::with<video_record>,
   // One video of a tenant ("" = any tenant, for admins).
@@ -56,5 +84,43 @@ using video_manager_actor = caf::typed_actor<
   caf::replies_to<folder_atom, std::string, std::string>::with<bool>,
   // A tenant's folders.
   caf::replies_to<list_atom, folder_atom, std::string>::with<std::vector<folder_record>>>;
+
+/// One blob to bring to this node: from whom, what, where, and its digest.
+/// (Declared in types.hpp as fetch_item.)
+
+/// Moves blobs to this node over the data plane (detached: it blocks on
+/// the network), and keeps this node's replicas complete.
+using replicator_actor = caf::typed_actor<
+  // Fetches every item (trying each origin in turn); ok or the first error.
+  caf::replies_to<fetch_atom, std::vector<fetch_item>>::with<caf::ok_atom>,
+  // Brings what this node should hold of a video (source while it is being
+  // made, media once ready) to it, when it is one of the video's placement.
+  caf::reacts_to<caf::put_atom, video_record>>;
+
+/// This node in the cluster: membership, gossip, replication of records,
+/// and the door through which other nodes reach this one. Published on
+/// --cluster-listen through CAF's middleman.
+using member_actor = caf::typed_actor<
+  // A node joins through this one: answers every member known here.
+  caf::replies_to<caf::join_atom, member_info>::with<std::vector<member_info>>,
+  // Gossip: a member's latest own view of itself (load, disk, draining).
+  caf::reacts_to<caf::update_atom, member_info>,
+  // Every member as this node sees it.
+  caf::replies_to<caf::get_atom, members_atom>::with<std::vector<member_info>>,
+  // Records replicated to every node: videos, deletions, keys, folders.
+  caf::reacts_to<caf::put_atom, video_record>,
+  caf::reacts_to<caf::delete_atom, video_record>,
+  caf::reacts_to<caf::put_atom, api_key_record>,
+  caf::reacts_to<caf::put_atom, folder_record>,
+  // A video this node owns was uploaded elsewhere: register and process it.
+  caf::replies_to<create_atom, video_record>::with<video_record>,
+  // Runs a task on this node (segment-parallel transcoding).
+  caf::replies_to<submit_atom, task>::with<task_result>,
+  // Sets or clears a node's draining state (forwarded to that node).
+  caf::replies_to<drain_atom, std::string, bool>::with<member_info>,
+  // Sends every record this node has to the sender (a node catching up).
+  caf::reacts_to<sync_atom>,
+  // Periodic: gossip, reconnect, failure detection.
+  caf::reacts_to<caf::tick_atom>>;
 
 } // namespace reel

@@ -1,18 +1,37 @@
 #pragma once
 
-// What every local actor of a node shares: the store, the blob files and the
-// configuration. Passed by pointer at spawn; outlives every actor.
+// What every local actor of a node shares: the store, the blob files, the
+// configuration, and how a video's packager is made. Passed by pointer at
+// spawn; outlives every actor.
 
+#include "actors/actors.hpp"
 #include "ops/config.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/db.hpp"
 
+#include <functional>
+
+namespace caf {
+class local_actor;
+}
+
 namespace reel {
+
+/// Spawns the packager of one video as a child of `parent`.
+using packager_factory =
+  std::function<packager_actor(caf::local_actor* parent, codec::package_job)>;
+
+/// The real packager (actors/packager.hpp), detached and linked to `parent`.
+packager_actor spawn_packager(caf::local_actor* parent, codec::package_job job);
 
 struct node_context {
   node_config config;
   db* store = nullptr;
   blob_store* blobs = nullptr;
+  cluster_view* view = nullptr;     // this node and the others
+  member_actor member;              // null without a cluster
+  replicator_actor replicator;      // null without a cluster
+  packager_factory make_packager = spawn_packager; // tests put a mock here
 };
 
 } // namespace reel

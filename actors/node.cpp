@@ -2,7 +2,10 @@
 
 #include "actors/actors.hpp"
 #include "actors/context.hpp"
+#include "actors/member.hpp"
+#include "actors/replicator.hpp"
 #include "actors/scheduler.hpp"
+#include "cluster/data_plane.hpp"
 #include "actors/video_manager.hpp"
 #include "ops/log.hpp"
 #include "ops/util.hpp"
@@ -11,8 +14,11 @@
 #include "storage/keys.hpp"
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 
 #include <chrono>
+#include <cmath>
+#include <filesystem>
 
 namespace reel {
 
@@ -21,12 +27,19 @@ namespace {
 /// The one configuration class of the actor system: every message type.
 class reel_actor_config : public caf::actor_system_config {
 public:
-  explicit reel_actor_config(int threads) {
+  reel_actor_config(int threads, bool clustered) {
     add_message_types<caf::id_block::reel>();
     add_message_type<std::vector<reel::video_record>>("std::vector<video_record>");
     set("scheduler.max-threads", threads);
     set("logger.verbosity", caf::atom("quiet"));
     set("logger.console", caf::atom("none"));
+    if (clustered) {
+      load<caf::io::middleman>();
+      // A hung peer sends no down message by itself: heartbeats make a
+      // stopped node "down" within about two seconds.
+      set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(250)});
+      set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(2000)});
+    }
   }
 };
 
@@ -38,6 +51,8 @@ struct node::impl {
   node_context ctx;
   std::unique_ptr<db> store;
   std::unique_ptr<blob_store> blobs;
+  std::unique_ptr<cluster_view> view;
+  std::unique_ptr<cluster::blob_server> data_plane;
   std::unique_ptr<reel_actor_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   scheduler_actor scheduler;
@@ -77,11 +92,53 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
   d.store = std::move(*store);
   d.ctx.store = d.store.get();
   d.ctx.blobs = d.blobs.get();
-  d.cfg = std::make_unique<reel_actor_config>(4);
+  auto& cfg_ = d.ctx.config;
+  bool clustered = !cfg_.cluster_listen.empty();
+  member_info me;
+  me.node_id = cfg_.node_id;
+  me.public_url = cfg_.public_url;
+  me.workers = cfg_.workers;
+  if (clustered) {
+    if (auto err = parse_host_port(cfg_.cluster_listen, me.cluster_host,
+                                   me.cluster_port))
+      return err;
+    d.data_plane = std::make_unique<cluster::blob_server>(cfg_.data_dir,
+                                                          cfg_.cluster_secret);
+    if (auto err = d.data_plane->start(me.cluster_host, 0))
+      return err;
+    me.data_port = d.data_plane->port();
+  }
+  d.view = std::make_unique<cluster_view>(me, static_cast<size_t>(cfg_.replicas));
+  d.ctx.view = d.view.get();
+  d.cfg = std::make_unique<reel_actor_config>(4, clustered);
   d.sys = std::make_unique<caf::actor_system>(*d.cfg);
-  d.scheduler = d.sys->spawn(scheduler,
-                             scheduler_config{d.ctx.config.workers});
+  d.scheduler = d.sys->spawn(
+    scheduler, scheduler_config{cfg_.workers, cfg_.cluster_secret});
+  if (clustered)
+    d.ctx.replicator = d.sys->spawn<caf::detached>(replicator, &d.ctx);
   d.manager = d.sys->spawn(video_manager, &d.ctx, d.scheduler);
+  if (clustered) {
+    std::vector<std::pair<std::string, uint16_t>> seeds;
+    for (auto& j : cfg_.join) {
+      std::string host;
+      uint16_t port = 0;
+      if (auto err = parse_host_port(j, host, port))
+        return err;
+      seeds.emplace_back(host, port);
+    }
+    d.ctx.member = d.sys->spawn(member, &d.ctx, d.manager, d.scheduler, me,
+                                std::move(seeds));
+    auto published = d.sys->middleman().publish(d.ctx.member, me.cluster_port,
+                                                me.cluster_host.c_str(), true);
+    if (!published)
+      return make_error(ec::unavailable,
+                        "cannot listen for the cluster on "
+                          + cfg_.cluster_listen + ": "
+                          + d.sys->render(published.error()));
+    log::info("cluster.listening",
+              {{"cluster", cfg_.cluster_listen},
+               {"data_port", std::to_string(me.data_port)}});
+  }
   return n;
 }
 
@@ -126,6 +183,8 @@ caf::expected<std::string> node::create_key(const std::string& tenant,
   if (auto err = impl_->store->put(cf::keys, keys::api_key(rec.key_hash),
                                    encode(rec)))
     return err;
+  if (impl_->ctx.member) // keys verify on every node
+    caf::anon_send(impl_->ctx.member, caf::put_atom::value, rec);
   return key;
 }
 
@@ -154,10 +213,16 @@ caf::expected<video_record> node::create_video(video_record draft,
     return make_error(ec::not_found, "folder " + draft.folder + " not found");
   if (draft.id.empty())
     draft.id = make_uuid();
+  draft.source_node = impl_->ctx.config.node_id;
   if (auto err = impl_->blobs->adopt_source(tmp_source, draft.id))
     return err;
-  auto rec = impl_->ask<video_record>(impl_->manager, create_atom::value,
-                                      std::move(draft));
+  // In a cluster the video's owner (by placement) registers it; it fetches
+  // the source from this node.
+  auto rec = impl_->ctx.member
+               ? impl_->ask<video_record>(impl_->ctx.member, create_atom::value,
+                                          std::move(draft))
+               : impl_->ask<video_record>(impl_->manager, create_atom::value,
+                                          std::move(draft));
   if (!rec)
     impl_->blobs->remove_video(draft.id);
   return rec;
@@ -199,6 +264,78 @@ node::list_folders(const std::string& tenant) {
     impl_->manager, list_atom::value, folder_atom::value, tenant);
 }
 
+caf::expected<std::string> node::thumbnail(const std::string& id,
+                                           double at_seconds) {
+  auto v = get_video("", id);
+  if (!v)
+    return v.error();
+  if (!v->probed || v->state == states::failed)
+    return make_error(ec::not_found, "video " + id + " has no frames yet");
+  auto rest = v->source.duration_s - v->clip_start_s;
+  auto length = v->clip_duration_s > 0 ? std::min(v->clip_duration_s, rest)
+                                        : rest;
+  if (!(at_seconds >= 0) || at_seconds > length)
+    return make_error(ec::invalid_argument,
+                      "time must be between 0 and "
+                        + std::to_string(length) + " seconds");
+  auto ms = static_cast<int64_t>(std::llround(at_seconds * 1000));
+  auto dir = impl_->blobs->media_dir(id) + "/thumbnails";
+  auto path = dir + "/" + std::to_string(ms) + ".jpg";
+  std::error_code err;
+  if (std::filesystem::exists(path, err))
+    return path;
+  std::filesystem::create_directories(dir, err);
+  if (err)
+    return make_error(ec::storage_error, "cannot create " + dir);
+  if (auto e = codec::write_poster(impl_->blobs->source_path(id), v->source,
+                                   v->clip_start_s + ms / 1000.0, 720, path))
+    return e;
+  return path;
+}
+
+std::vector<std::string> node::placement(const std::string& id) const {
+  return impl_->view->placement(id);
+}
+
+caf::expected<std::vector<member_info>> node::members() {
+  if (!impl_->ctx.member)
+    return std::vector<member_info>{impl_->view->self()};
+  return impl_->ask<std::vector<member_info>>(impl_->ctx.member,
+                                              caf::get_atom::value,
+                                              members_atom::value);
+}
+
+caf::expected<member_info> node::drain(const std::string& node_id, bool on) {
+  if (!impl_->ctx.member)
+    return make_error(ec::conflict, "this node is not part of a cluster");
+  return impl_->ask<member_info>(impl_->ctx.member, drain_atom::value, node_id,
+                                 on);
+}
+
+caf::expected<std::string> node::media_file(const std::string& id,
+                                            const std::string& rel) {
+  auto local = impl_->blobs->media_file(id, rel);
+  if (local || !impl_->ctx.replicator)
+    return local;
+  // Not here: fetch it from a node of the video's placement (then any).
+  auto v = impl_->store->get_video(id);
+  if (!v || !*v)
+    return local;
+  for (auto& f : (*v)->files) {
+    if (f.name != rel)
+      continue;
+    auto origins = impl_->view->fetch_order(impl_->view->placement(id));
+    std::vector<fetch_item> items{
+      fetch_item{"media/" + id + "/" + rel, f.sha256, origins}};
+    auto got = impl_->ask<caf::ok_atom>(impl_->ctx.replicator, fetch_atom::value,
+                                        std::move(items));
+    if (!got)
+      return got.error();
+    return impl_->blobs->media_file(id, rel);
+  }
+  return local;
+}
+
 caf::expected<std::map<std::string, int64_t>> node::video_counts() {
   std::map<std::string, int64_t> out;
   auto err = impl_->store->scan(cf::videos, "", [&](auto&, auto& bytes) {
@@ -226,10 +363,18 @@ caf::expected<std::pair<int64_t, int64_t>> node::task_counts() {
 void node::stop() {
   if (!impl_->sys)
     return;
+  if (impl_->ctx.member)
+    caf::anon_send_exit(impl_->ctx.member, caf::exit_reason::user_shutdown);
+  if (impl_->ctx.replicator)
+    caf::anon_send_exit(impl_->ctx.replicator, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(impl_->manager, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(impl_->scheduler, caf::exit_reason::user_shutdown);
+  impl_->ctx.member = nullptr;
+  impl_->ctx.replicator = nullptr;
   impl_->manager = nullptr;
   impl_->scheduler = nullptr;
+  if (impl_->data_plane)
+    impl_->data_plane->stop();
   impl_->sys.reset(); // waits for every actor (workers finish their task)
   impl_->store.reset();
 }

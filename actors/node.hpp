@@ -4,6 +4,7 @@
 // facade that asks the node's actors (with a timeout) and answers
 // caf::expected. It keeps CAF's heavy headers out of http/.
 
+#include "cluster/view.hpp"
 #include "ops/config.hpp"
 #include "ops/error.hpp"
 #include "storage/records.hpp"
@@ -66,6 +67,24 @@ public:
                                     const std::string& path);
   caf::expected<std::vector<folder_record>>
   list_folders(const std::string& tenant);
+
+  /// A JPEG of the frame at `at_seconds` into the (clipped) video, made once
+  /// and then served from its cache file; answers the file's path.
+  caf::expected<std::string> thumbnail(const std::string& id, double at_seconds);
+
+  /// The nodes of a video by placement: its owner, then its replicas.
+  std::vector<std::string> placement(const std::string& id) const;
+
+  /// Every member of the cluster (this node alone without one).
+  caf::expected<std::vector<member_info>> members();
+
+  /// Starts or ends the draining of a node (any member, by id).
+  caf::expected<member_info> drain(const std::string& node_id, bool on);
+
+  /// A media file of a video: the local copy, or one fetched from a node
+  /// that holds it (verified, then kept). `rel` as in media_file().
+  caf::expected<std::string> media_file(const std::string& id,
+                                        const std::string& rel);
 
   /// Videos of every tenant by state.
   caf::expected<std::map<std::string, int64_t>> video_counts();

@@ -15,7 +15,8 @@ namespace {
 using self_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
 
 worker_actor spawn_worker(self_ptr self) {
-  auto w = self->spawn<caf::detached + caf::linked>(worker);
+  auto w = self->spawn<caf::detached + caf::linked>(
+    worker, worker_config{self->state.cfg.cluster_secret});
   self->state.workers.push_back(w.address());
   return w;
 }
@@ -42,31 +43,36 @@ void dispatch(self_ptr self) {
     auto w = st.idle.back();
     st.idle.pop_back();
     ++st.running;
-    auto rp = job.rp;
     auto t = job.t;
-    self->request(w, caf::infinite, run_atom::value, std::move(job.t))
+    self->request(w, caf::infinite, run_atom::value, t)
       .then(
-        [self, w, rp](task_result& r) mutable {
+        [self, w, rp = job.rp](task_result& r) mutable {
+          metrics().tasks_run.Add({{"kind", to_string(r.kind)}}).Increment();
           --self->state.running;
           self->state.idle.push_back(w);
           rp.deliver(std::move(r));
           dispatch(self);
         },
-        [self, rp, t](caf::error& err) mutable {
-          // The worker died under this task: replace it, report the task.
+        [self, job](caf::error& err) mutable {
+          // The worker died under this task: replace it and run the task
+          // once more before calling it failed.
           --self->state.running;
-          log::error("worker.lost", {{"video", t.video_id},
-                                     {"kind", to_string(t.kind)},
-                                     {"error", message_of(err)}});
-          metrics().task_retries.Increment();
           self->state.idle.push_back(spawn_worker(self));
-          task_result r;
-          r.id = t.id;
-          r.video_id = t.video_id;
-          r.kind = t.kind;
-          r.index = t.index;
-          r.error = "worker failed: " + message_of(err);
-          rp.deliver(std::move(r));
+          log::error("worker.lost", {{"video", job.t.video_id},
+                                     {"kind", to_string(job.t.kind)},
+                                     {"error", message_of(err)}});
+          if (++job.attempts < 2) {
+            metrics().task_retries.Increment();
+            self->state.queue.push_back(std::move(job));
+          } else {
+            task_result r;
+            r.id = job.t.id;
+            r.video_id = job.t.video_id;
+            r.kind = job.t.kind;
+            r.index = job.t.index;
+            r.error = "worker failed twice: " + message_of(err);
+            job.rp.deliver(std::move(r));
+          }
           dispatch(self);
         });
   }
@@ -78,6 +84,7 @@ void dispatch(self_ptr self) {
 scheduler_actor::behavior_type
 scheduler(scheduler_actor::stateful_pointer<scheduler_state> self,
           scheduler_config cfg) {
+  self->state.cfg = cfg;
   // Workers are linked so that they end with the scheduler. A worker's own
   // end is handled where its task fails (the request errors); any other
   // exit message ends the scheduler.
@@ -100,6 +107,23 @@ scheduler(scheduler_actor::stateful_pointer<scheduler_state> self,
     [self](stats_atom) -> caf::result<int64_t, int64_t> {
       return {static_cast<int64_t>(self->state.queue.size()),
               self->state.running};
+    },
+    [self](caf::delete_atom, const std::string& video_id) {
+      auto& q = self->state.queue;
+      // Kept tasks first, in order; the video's after them, intact.
+      auto gone = std::stable_partition(q.begin(), q.end(), [&](auto& p) {
+        return p.t.video_id != video_id;
+      });
+      for (auto i = gone; i != q.end(); ++i) {
+        task_result r;
+        r.id = i->t.id;
+        r.video_id = video_id;
+        r.kind = i->t.kind;
+        r.error = "cancelled: the video was deleted";
+        i->rp.deliver(std::move(r));
+      }
+      q.erase(gone, q.end());
+      update_gauges(self);
     },
   };
 }

@@ -4,6 +4,7 @@
 // project's type-ID block. Registered on every node with
 // `cfg.add_message_types<caf::id_block::reel>()`.
 
+#include "cluster/view.hpp"
 #include "codec/codec.hpp"
 #include "storage/records.hpp"
 
@@ -17,7 +18,7 @@
 namespace reel {
 
 /// What a worker is asked to do.
-enum class task_kind : uint8_t { probe, chunk, audio, package };
+enum class task_kind : uint8_t { probe, chunk, audio, images, storyboard };
 
 const char* to_string(task_kind k);
 
@@ -31,9 +32,33 @@ struct task {
   std::string source;   // source file
   codec::probe_result src;    // the probe (every kind but probe)
   codec::chunk_job chunk;     // kind chunk
+  codec::clip_range clip;     // kinds audio and images
   std::string audio_output;   // kind audio
-  codec::package_job package; // kind package
-  std::string poster_output;  // kind package
+  std::string images_dir;     // kind images: poster.jpg, poster_thumb.jpg,
+                              // screenshots/N.jpg; kind storyboard:
+                              // sprite.jpg, sprite.vtt (from `source`, the
+                              // lowest rung's MP4)
+  // Where the source can be fetched from when it is not on the node that
+  // runs the task, and its digest.
+  blob_origin origin;
+  std::string source_sha256;
+  std::string target_node; // the node to run it on ("": this one)
+};
+
+/// What the images task made.
+struct images_result {
+  double poster_time_s = 0;
+  int32_t screenshots = 0;
+  codec::storyboard_result storyboard;
+};
+
+/// A blob to fetch over the data plane: its path relative to the data
+/// directory (the same on every node), the SHA-256 it must have, and the
+/// nodes to try in order.
+struct fetch_item {
+  std::string rel;
+  std::string sha256;
+  std::vector<blob_origin> origins;
 };
 
 /// What came of a task; `error` is empty on success.
@@ -45,7 +70,10 @@ struct task_result {
   std::string error;
   codec::probe_result probe;    // kind probe
   codec::chunk_stats stats;     // kind chunk
-  codec::package_result package; // kind package
+  images_result images;          // kind images
+  std::string node_id;           // the node that ran it
+  blob_origin outputs_at;        // where its output files can be fetched
+  std::vector<std::string> output_sha256; // chunk: per rung output
 };
 
 } // namespace reel
@@ -93,20 +121,31 @@ typename Inspector::result_type inspect(Inspector& f, chunk_stats& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, package_job& x) {
   return f(caf::meta::type_name("package_job"), x.rungs, x.chunk_files,
-           x.audio_file, x.out_dir, x.segment_seconds);
+           x.audio_file, x.out_dir, x.segment_seconds, x.mp4);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, clip_range& x) {
+  return f(caf::meta::type_name("clip_range"), x.start_s, x.duration_s);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, storyboard_result& x) {
+  return f(caf::meta::type_name("storyboard_result"), x.interval_s, x.tiles,
+           x.tile_width, x.tile_height, x.columns);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, rendition& x) {
   return f(caf::meta::type_name("rendition"), x.name, x.width, x.height,
            x.bandwidth, x.average_bandwidth, x.codecs, x.playlist, x.segments,
-           x.frames);
+           x.frames, x.mp4, x.mp4_size, x.ts_playlist);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, package_result& x) {
   return f(caf::meta::type_name("package_result"), x.renditions, x.master,
-           x.duration_s);
+           x.duration_s, x.master_ts, x.master_cmaf, x.dash);
 }
 
 } // namespace reel::codec
@@ -127,9 +166,12 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, video_record& x) {
   return f(caf::meta::type_name("video_record"), x.id, x.tenant, x.folder,
            x.title, x.filename, x.state, x.failure_reason, x.created_ms,
-           x.updated_ms, x.source_bytes, x.source_sha256, x.probed, x.source,
+           x.updated_ms, x.source_bytes, x.source_sha256, x.source_node, x.probed,
+           x.source,
            x.rungs, x.chunks, x.chunk_done, x.audio_done, x.renditions,
-           x.master, x.files, x.history);
+           x.master, x.master_ts, x.dash, x.clip_start_s, x.clip_duration_s,
+           x.priority, x.playable_ms, x.images_done, x.poster_time_s,
+           x.screenshots, x.storyboard, x.files, x.history);
 }
 
 template <class Inspector>
@@ -139,16 +181,46 @@ typename Inspector::result_type inspect(Inspector& f, folder_record& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_info& x) {
+  return f(caf::meta::type_name("member_info"), x.node_id, x.public_url,
+           x.cluster_host, x.cluster_port, x.data_port, x.state, x.queued,
+           x.running, x.workers, x.disk_bytes, x.version, x.seen_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, blob_origin& x) {
+  return f(caf::meta::type_name("blob_origin"), x.node_id, x.host, x.port);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fetch_item& x) {
+  return f(caf::meta::type_name("fetch_item"), x.rel, x.sha256, x.origins);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, api_key_record& x) {
+  return f(caf::meta::type_name("api_key_record"), x.key_hash, x.prefix,
+           x.tenant, x.admin, x.created_ms);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task& x) {
   return f(caf::meta::type_name("task"), x.id, x.video_id, x.kind, x.index,
-           x.priority, x.source, x.src, x.chunk, x.audio_output, x.package,
-           x.poster_output);
+           x.priority, x.source, x.src, x.chunk, x.clip, x.audio_output,
+           x.images_dir, x.origin, x.source_sha256, x.target_node);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_result& x) {
   return f(caf::meta::type_name("task_result"), x.id, x.video_id, x.kind,
-           x.index, x.error, x.probe, x.stats, x.package);
+           x.index, x.error, x.probe, x.stats, x.images, x.node_id,
+           x.outputs_at, x.output_sha256);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, images_result& x) {
+  return f(caf::meta::type_name("images_result"), x.poster_time_s,
+           x.screenshots, x.storyboard);
 }
 
 template <class Inspector>
@@ -165,4 +237,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(reel, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(reel, (reel::video_page))
   CAF_ADD_TYPE_ID(reel, (reel::folder_record))
   CAF_ADD_TYPE_ID(reel, (std::vector<reel::folder_record>))
+  CAF_ADD_TYPE_ID(reel, (reel::codec::package_result))
+  CAF_ADD_TYPE_ID(reel, (reel::member_info))
+  CAF_ADD_TYPE_ID(reel, (std::vector<reel::member_info>))
+  CAF_ADD_TYPE_ID(reel, (reel::api_key_record))
+  CAF_ADD_TYPE_ID(reel, (reel::fetch_item))
+  CAF_ADD_TYPE_ID(reel, (std::vector<reel::fetch_item>))
 CAF_END_TYPE_ID_BLOCK(reel)

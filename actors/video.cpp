@@ -6,6 +6,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -17,6 +18,13 @@ namespace {
 
 using self_ptr = video_actor::stateful_pointer<video_state>;
 
+// Scheduler priorities relative to the video's own (-10..10): the probe and
+// the audio (needed before anything plays) first, then the chunks in order,
+// then the images, which nothing waits for until the end.
+constexpr int32_t probe_boost = 5;
+constexpr int32_t audio_boost = 2;
+constexpr int32_t images_boost = -1;
+
 std::string chunk_file(self_ptr self, int chunk, const codec::rung& r) {
   char name[64];
   std::snprintf(name, sizeof(name), "/c%05d-%s.pkt", chunk, r.name.c_str());
@@ -27,6 +35,14 @@ std::string audio_file(self_ptr self) {
   return self->state.ctx->blobs->work_dir(self->state.rec.id) + "/audio.pkt";
 }
 
+std::string images_dir(self_ptr self) {
+  return self->state.ctx->blobs->work_dir(self->state.rec.id) + "/images";
+}
+
+codec::clip_range clip_of(const video_record& rec) {
+  return codec::clip_range{rec.clip_start_s, rec.clip_duration_s};
+}
+
 /// Writes the record; a video whose record cannot be written stops here.
 bool persist(self_ptr self) {
   auto& rec = self->state.rec;
@@ -34,12 +50,17 @@ bool persist(self_ptr self) {
   if (auto err = self->state.ctx->store->put_video(rec)) {
     log::error("video.persist_failed",
                {{"video", rec.id}, {"error", message_of(err)}});
+    self->quit();
     return false;
   }
+  // Every node keeps every record: any of them answers for this video, and
+  // the next owner resumes from here if this node goes away.
+  if (self->state.ctx->member)
+    self->send(self->state.ctx->member, caf::put_atom::value, rec);
   return true;
 }
 
-void transition(self_ptr self, const std::string& to,
+bool transition(self_ptr self, const std::string& to,
                 const std::string& reason = {}) {
   auto& rec = self->state.rec;
   auto& gauge = metrics().videos;
@@ -47,11 +68,10 @@ void transition(self_ptr self, const std::string& to,
   gauge.Add({{"state", to}}).Increment();
   rec.state = to;
   rec.history.push_back(state_change{to, now_ms(), reason});
-  if (!persist(self)) {
-    self->quit();
-    return;
-  }
+  if (!persist(self))
+    return false;
   log::info("video.state", {{"video", rec.id}, {"state", to}});
+  return true;
 }
 
 void fail(self_ptr self, const std::string& reason) {
@@ -63,19 +83,38 @@ void fail(self_ptr self, const std::string& reason) {
   self->quit();
 }
 
-task make_task(self_ptr self, task_kind kind) {
+task make_task(self_ptr self, task_kind kind, int32_t boost) {
+  auto& rec = self->state.rec;
   task t;
   t.id = ++self->state.next_task;
-  t.video_id = self->state.rec.id;
+  t.video_id = rec.id;
   t.kind = kind;
-  t.source = self->state.ctx->blobs->source_path(self->state.rec.id);
-  t.src = self->state.rec.source;
+  t.priority = rec.priority * 10 + boost;
+  t.source = self->state.ctx->blobs->source_path(rec.id);
+  t.src = rec.source;
+  t.clip = clip_of(rec);
+  t.source_sha256 = rec.source_sha256;
+  // Where the source is, for a worker that does not have it (this node
+  // after a failover, or another node running a chunk).
+  auto* view = self->state.ctx->view;
+  std::error_code err;
+  bool here = fs::exists(t.source, err);
+  if (view) {
+    if (here) {
+      auto me = view->self();
+      t.origin = blob_origin{me.node_id, me.cluster_host, me.data_port};
+    } else {
+      auto holders = view->fetch_order({rec.source_node});
+      if (!holders.empty())
+        t.origin = holders.front();
+    }
+  }
   return t;
 }
 
 void start_probe(self_ptr self);
 void start_transcode(self_ptr self);
-void start_package(self_ptr self);
+void advance(self_ptr self);
 
 /// Sends `t` to the scheduler; `on_done` runs with a successful result.
 template <class F>
@@ -106,53 +145,229 @@ void submit(self_ptr self, task t, F on_done) {
 }
 
 void start_probe(self_ptr self) {
-  if (self->state.rec.state != states::probing)
-    transition(self, states::probing);
-  submit(self, make_task(self, task_kind::probe), [self](task_result& r) {
-    auto& rec = self->state.rec;
-    auto& cfg = self->state.ctx->config;
-    rec.source = std::move(r.probe);
-    rec.probed = true;
-    rec.rungs = codec::ladder_for(rec.source);
-    rec.chunks = codec::plan_chunks(rec.source, cfg.chunk_seconds,
-                                    cfg.segment_seconds);
-    rec.chunk_done.assign(rec.chunks.size(), 0);
-    rec.audio_done = rec.source.audio_stream < 0;
-    if (rec.rungs.empty() || rec.chunks.empty()) {
-      fail(self, "the video has no frames to encode");
-      return;
-    }
-    transition(self, states::transcoding);
-    start_transcode(self);
-  });
-}
-
-bool all_done(const video_record& rec) {
-  for (auto d : rec.chunk_done)
-    if (!d)
-      return false;
-  return rec.audio_done;
+  if (self->state.rec.state != states::probing
+      && !transition(self, states::probing))
+    return;
+  submit(self, make_task(self, task_kind::probe, probe_boost),
+         [self](task_result& r) {
+           auto& rec = self->state.rec;
+           auto& cfg = self->state.ctx->config;
+           rec.source = std::move(r.probe);
+           rec.probed = true;
+           if (auto err = codec::validate_clip(rec.source, clip_of(rec))) {
+             fail(self, message_of(err));
+             return;
+           }
+           rec.rungs = codec::ladder_for(rec.source);
+           // A short first chunk: the start of the video plays early.
+           rec.chunks = codec::plan_chunks(rec.source, cfg.chunk_seconds,
+                                           cfg.segment_seconds, clip_of(rec),
+                                           cfg.segment_seconds);
+           rec.chunk_done.assign(rec.chunks.size(), 0);
+           rec.audio_done = rec.source.audio_stream < 0;
+           if (rec.rungs.empty() || rec.chunks.empty()) {
+             fail(self, "the video has no frames to encode");
+             return;
+           }
+           if (transition(self, states::transcoding))
+             start_transcode(self);
+         });
 }
 
 void on_part_done(self_ptr self) {
-  if (!persist(self)) {
-    self->quit();
+  if (persist(self))
+    advance(self);
+}
+
+void set_playable(self_ptr self, bool playable) {
+  auto& rec = self->state.rec;
+  if (!playable || rec.playable_ms != 0)
+    return;
+  rec.playable_ms = now_ms();
+  log::info("video.playable", {{"video", rec.id}});
+  persist(self);
+}
+
+void finish(self_ptr self);
+
+/// Hands the packager whatever is next in order: the audio first, then each
+/// chunk once it and every chunk before it are encoded; finishes when all
+/// parts are in. One request at a time, so the order holds.
+void advance(self_ptr self) {
+  auto& st = self->state;
+  auto& rec = st.rec;
+  if (st.feeding || !st.packager)
+    return;
+  auto on_error = [self](caf::error& err) {
+    fail(self, "packaging failed: " + message_of(err));
+  };
+  if (!st.audio_packaged) {
+    if (!rec.audio_done)
+      return;
+    st.feeding = true;
+    self->request(st.packager, caf::infinite, caf::add_atom::value,
+                  audio_atom::value)
+      .then(
+        [self](bool playable) {
+          self->state.feeding = false;
+          self->state.audio_packaged = true;
+          set_playable(self, playable);
+          advance(self);
+        },
+        on_error);
     return;
   }
-  if (all_done(self->state.rec))
-    start_package(self);
+  auto n = static_cast<int32_t>(rec.chunks.size());
+  if (st.next_to_package < n) {
+    if (!rec.chunk_done[st.next_to_package])
+      return;
+    st.feeding = true;
+    self->request(st.packager, caf::infinite, caf::add_atom::value,
+                  st.next_to_package)
+      .then(
+        [self](bool playable) {
+          self->state.feeding = false;
+          ++self->state.next_to_package;
+          set_playable(self, playable);
+          advance(self);
+        },
+        on_error);
+    return;
+  }
+  if (rec.images_done)
+    finish(self);
+}
+
+void chunk_done(self_ptr self, int32_t i, const task_result& r) {
+  auto& rec = self->state.rec;
+  self->state.in_flight.erase(i);
+  rec.chunk_done[i] = 1;
+  auto& m = metrics();
+  for (auto& rung : rec.rungs) {
+    m.transcode_frames.Add({{"rung", rung.name}})
+      .Increment(static_cast<double>(r.stats.frames));
+    m.transcode_seconds.Add({{"rung", rung.name}})
+      .Increment(r.stats.media_seconds);
+  }
+  on_part_done(self);
+}
+
+/// The node for chunk `i`: this one for the first chunk (no transfer
+/// before the start plays); the others go to the live node with the fewest
+/// of this video's chunks in flight (this node counting one more: it also
+/// encodes the audio and the images).
+std::string pick_node(self_ptr self, int32_t i) {
+  auto* view = self->state.ctx->view;
+  if (!view || i == 0)
+    return {};
+  auto live = view->live();
+  auto me = view->self().node_id;
+  if (live.size() < 2)
+    return {};
+  std::map<std::string, int> load;
+  for (auto& node : live)
+    load[node] = node == me ? 1 : 0;
+  for (auto& [chunk, where] : self->state.in_flight)
+    ++load[where.first.empty() ? me : where.first];
+  std::string best;
+  for (auto& node : live)
+    if (load.count(node)
+        && (best.empty() || load[node] < load[best]
+            || (load[node] == load[best] && best == me)))
+      best = node;
+  return best == me ? std::string{} : best;
+}
+
+/// Encodes chunk `i` on some node; a chunk encoded elsewhere is fetched
+/// (verified) before it counts.
+void submit_chunk(self_ptr self, int32_t i, std::string node = {},
+                  bool pick = true) {
+  auto& rec = self->state.rec;
+  auto& cfg = self->state.ctx->config;
+  if (pick)
+    node = pick_node(self, i);
+  auto t = make_task(self, task_kind::chunk, 0);
+  t.index = i;
+  t.target_node = node;
+  t.chunk.source = t.source;
+  t.chunk.src = rec.source;
+  t.chunk.part = rec.chunks[i];
+  t.chunk.rungs = rec.rungs;
+  t.chunk.options.preset = cfg.preset;
+  t.chunk.options.threads = 1;
+  for (auto& r : rec.rungs)
+    t.chunk.outputs.push_back(chunk_file(self, i, r));
+  auto token = t.id;
+  self->state.in_flight[i] = {node, token};
+  auto outputs = t.chunk.outputs;
+  auto on_result = [self, i, token, node, outputs](task_result& r) {
+    auto& st = self->state;
+    auto cur = st.in_flight.find(i);
+    if (cur == st.in_flight.end() || cur->second.second != token)
+      return; // sent again meanwhile; this answer is stale
+    if (node.empty()) {
+      chunk_done(self, i, r);
+      return;
+    }
+    // Encoded on another node: bring its outputs here first.
+    auto where = st.ctx->view->find(node);
+    std::vector<fetch_item> items;
+    for (size_t k = 0; k < outputs.size() && k < r.output_sha256.size(); ++k) {
+      auto rel = outputs[k].substr(st.ctx->blobs->root().size() + 1);
+      items.push_back(fetch_item{rel, r.output_sha256[k],
+                                 {blob_origin{node, where ? where->cluster_host
+                                                          : std::string{},
+                                              where ? where->data_port
+                                                    : uint16_t{0}}}});
+    }
+    self->request(st.ctx->replicator, caf::infinite, fetch_atom::value, items)
+      .then([self, i, r](caf::ok_atom) mutable { chunk_done(self, i, r); },
+            [self, i, node](caf::error& err) {
+              log::warn("chunk.fetch_failed",
+                        {{"video", self->state.rec.id},
+                         {"chunk", std::to_string(i)},
+                         {"from", node},
+                         {"error", message_of(err)}});
+              submit_chunk(self, i, {}, false); // encode it here instead
+            });
+  };
+  if (node.empty()) {
+    submit(self, std::move(t), on_result);
+    return;
+  }
+  self->request(self->state.ctx->member, caf::infinite, submit_atom::value,
+                std::move(t))
+    .then(
+      [self, i, token, on_result](task_result& r) mutable {
+        if (!r.error.empty()) {
+          auto& st = self->state;
+          auto cur = st.in_flight.find(i);
+          if (cur != st.in_flight.end() && cur->second.second == token)
+            submit_chunk(self, i, {}, false); // try it here
+          return;
+        }
+        on_result(r);
+      },
+      [self, i, token](caf::error&) {
+        auto& st = self->state;
+        auto cur = st.in_flight.find(i);
+        if (cur != st.in_flight.end() && cur->second.second == token)
+          submit_chunk(self, i, {}, false);
+      });
 }
 
 void start_transcode(self_ptr self) {
-  auto& rec = self->state.rec;
-  auto& cfg = self->state.ctx->config;
+  auto& st = self->state;
+  auto& rec = st.rec;
+  auto& cfg = st.ctx->config;
+  auto* blobs = st.ctx->blobs;
   std::error_code ec_;
-  fs::create_directories(self->state.ctx->blobs->work_dir(rec.id), ec_);
+  fs::create_directories(blobs->work_dir(rec.id), ec_);
   if (ec_) {
     fail(self, "cannot create work directory: " + ec_.message());
     return;
   }
-  // After a restart, a chunk counts as done only if its files are there.
+  // After a restart, a part counts as done only if its files are there.
   for (size_t i = 0; i < rec.chunks.size(); ++i)
     if (rec.chunk_done[i])
       for (auto& r : rec.rungs)
@@ -161,12 +376,27 @@ void start_transcode(self_ptr self) {
   if (rec.audio_done && rec.source.audio_stream >= 0
       && !fs::exists(audio_file(self)))
     rec.audio_done = false;
-  if (all_done(rec)) {
-    start_package(self);
-    return;
+  if (rec.images_done && !fs::exists(images_dir(self) + "/poster.jpg"))
+    rec.images_done = false;
+  // The packager starts over: it rewrites the media directory from the
+  // parts, in order (remuxing only).
+  codec::package_job job;
+  job.rungs = rec.rungs;
+  job.out_dir = blobs->media_dir(rec.id);
+  job.segment_seconds = cfg.segment_seconds;
+  for (auto& r : rec.rungs) {
+    std::vector<std::string> files;
+    for (size_t i = 0; i < rec.chunks.size(); ++i)
+      files.push_back(chunk_file(self, static_cast<int>(i), r));
+    job.chunk_files.push_back(std::move(files));
   }
+  if (rec.source.audio_stream >= 0)
+    job.audio_file = audio_file(self);
+  st.packager = st.ctx->make_packager(self, std::move(job));
+  st.next_to_package = 0;
+  st.audio_packaged = rec.source.audio_stream < 0;
   if (!rec.audio_done) {
-    auto t = make_task(self, task_kind::audio);
+    auto t = make_task(self, task_kind::audio, audio_boost);
     t.audio_output = audio_file(self);
     submit(self, std::move(t), [self](task_result&) {
       self->state.rec.audio_done = true;
@@ -175,80 +405,111 @@ void start_transcode(self_ptr self) {
   }
   // Chunks in order: the scheduler serves equal priorities first come first
   // served, so the start of the video is encoded first.
-  for (size_t i = 0; i < rec.chunks.size(); ++i) {
-    if (rec.chunk_done[i])
-      continue;
-    auto t = make_task(self, task_kind::chunk);
-    t.index = static_cast<int32_t>(i);
-    t.chunk.source = t.source;
-    t.chunk.src = rec.source;
-    t.chunk.part = rec.chunks[i];
-    t.chunk.rungs = rec.rungs;
-    t.chunk.options.preset = cfg.preset;
-    t.chunk.options.threads = 1;
-    for (auto& r : rec.rungs)
-      t.chunk.outputs.push_back(chunk_file(self, static_cast<int>(i), r));
-    submit(self, std::move(t), [self, i](task_result& r) {
+  for (size_t i = 0; i < rec.chunks.size(); ++i)
+    if (!rec.chunk_done[i])
+      submit_chunk(self, static_cast<int32_t>(i));
+  if (!rec.images_done) {
+    auto t = make_task(self, task_kind::images, images_boost);
+    t.images_dir = images_dir(self);
+    submit(self, std::move(t), [self](task_result& r) {
       auto& rec = self->state.rec;
-      rec.chunk_done[i] = 1;
-      for (size_t k = 0; k < rec.rungs.size(); ++k) {
-        auto& m = metrics();
-        m.transcode_frames.Add({{"rung", rec.rungs[k].name}})
-          .Increment(static_cast<double>(r.stats.frames));
-        m.transcode_seconds.Add({{"rung", rec.rungs[k].name}})
-          .Increment(r.stats.media_seconds);
-      }
+      rec.images_done = true;
+      rec.poster_time_s = r.images.poster_time_s;
+      rec.screenshots = r.images.screenshots;
       on_part_done(self);
     });
   }
+  advance(self);
 }
 
-void start_package(self_ptr self) {
-  auto& rec = self->state.rec;
-  if (rec.state != states::packaging)
-    transition(self, states::packaging);
-  auto* blobs = self->state.ctx->blobs;
-  auto out = blobs->media_dir(rec.id);
+/// Moves the images made in the work directory into the media directory.
+caf::error publish_images(self_ptr self) {
+  auto from = fs::path{images_dir(self)};
+  auto to = fs::path{self->state.ctx->blobs->media_dir(self->state.rec.id)};
   std::error_code ec_;
-  fs::remove_all(out, ec_); // a packaging cut off by a crash starts over
-  fs::create_directories(out, ec_);
-  if (ec_) {
-    fail(self, "cannot create media directory: " + ec_.message());
+  for (auto it = fs::recursive_directory_iterator(from, ec_);
+       !ec_ && it != fs::recursive_directory_iterator(); it.increment(ec_)) {
+    auto rel = fs::relative(it->path(), from);
+    if (it->is_directory())
+      fs::create_directories(to / rel, ec_);
+    else
+      fs::rename(it->path(), to / rel, ec_);
+    if (ec_)
+      break;
+  }
+  if (ec_)
+    return make_error(ec::storage_error,
+                      "cannot publish images: " + ec_.message());
+  return {};
+}
+
+/// Everything is made: the images join the media, every file is indexed
+/// and synced, and the video is ready.
+void publish(self_ptr self) {
+  auto& rec = self->state.rec;
+  auto* blobs = self->state.ctx->blobs;
+  if (auto err = publish_images(self)) {
+    fail(self, message_of(err));
     return;
   }
-  auto t = make_task(self, task_kind::package);
-  t.package.rungs = rec.rungs;
-  t.package.out_dir = out;
-  t.package.segment_seconds = self->state.ctx->config.segment_seconds;
-  for (auto& r : rec.rungs) {
-    std::vector<std::string> files;
-    for (size_t i = 0; i < rec.chunks.size(); ++i)
-      files.push_back(chunk_file(self, static_cast<int>(i), r));
-    t.package.chunk_files.push_back(std::move(files));
+  auto files = blobs->index_media(rec.id);
+  if (!files) {
+    fail(self, message_of(files.error()));
+    return;
   }
-  if (rec.source.audio_stream >= 0)
-    t.package.audio_file = audio_file(self);
-  t.poster_output = out + "/poster.jpg";
-  submit(self, std::move(t), [self, blobs](task_result& r) {
-    auto& rec = self->state.rec;
-    rec.renditions = std::move(r.package.renditions);
-    rec.master = r.package.master;
-    auto files = blobs->index_media(rec.id);
-    if (!files) {
-      fail(self, message_of(files.error()));
+  for (auto& f : *files)
+    if (auto err = fsync_path(blobs->media_dir(rec.id) + "/" + f.name)) {
+      fail(self, message_of(err));
       return;
     }
-    for (auto& f : *files)
-      if (auto err = fsync_path(blobs->media_dir(rec.id) + "/" + f.name)) {
-        fail(self, message_of(err));
-        return;
-      }
-    rec.files = std::move(*files);
-    transition(self, states::ready);
-    std::error_code ec_;
-    fs::remove_all(blobs->work_dir(rec.id), ec_); // intermediate files
-    self->quit();
-  });
+  rec.files = std::move(*files);
+  if (rec.playable_ms == 0)
+    rec.playable_ms = now_ms();
+  if (!transition(self, states::ready))
+    return;
+  std::error_code ec_;
+  fs::remove_all(blobs->work_dir(rec.id), ec_); // intermediate files
+  self->quit();
+}
+
+void finish(self_ptr self) {
+  auto& st = self->state;
+  if (st.rec.state != states::packaging
+      && !transition(self, states::packaging))
+    return;
+  st.feeding = true;
+  self->request(st.packager, caf::infinite, finish_atom::value)
+    .then(
+      [self](codec::package_result& r) {
+        auto& rec = self->state.rec;
+        rec.renditions = std::move(r.renditions);
+        rec.master = r.master_cmaf;
+        rec.master_ts = r.master_ts;
+        rec.dash = r.dash;
+        // The storyboard, from the lowest rung's download.
+        std::string low;
+        int low_height = 0;
+        for (auto& rend : rec.renditions)
+          if (!rend.mp4.empty() && (low.empty() || rend.height < low_height)) {
+            low = rend.mp4;
+            low_height = rend.height;
+          }
+        if (low.empty()) {
+          publish(self);
+          return;
+        }
+        auto t = make_task(self, task_kind::storyboard, probe_boost);
+        t.source = self->state.ctx->blobs->media_dir(rec.id) + "/" + low;
+        t.origin = {};
+        t.images_dir = self->state.ctx->blobs->media_dir(rec.id);
+        submit(self, std::move(t), [self](task_result& r) {
+          self->state.rec.storyboard = r.images.storyboard;
+          publish(self);
+        });
+      },
+      [self](caf::error& err) {
+        fail(self, "packaging failed: " + message_of(err));
+      });
 }
 
 } // namespace
@@ -263,15 +524,31 @@ video_actor::behavior_type video(video_actor::stateful_pointer<video_state> self
     [self](caf::get_atom) -> caf::result<video_record> {
       return self->state.rec;
     },
+    [self](members_atom, const std::vector<member_info>&) {
+      // Chunks on nodes that are no longer up are encoded here instead.
+      auto* view = self->state.ctx->view;
+      if (!view)
+        return;
+      auto live = view->live();
+      std::vector<int32_t> lost;
+      for (auto& [i, where] : self->state.in_flight)
+        if (!where.first.empty()
+            && std::find(live.begin(), live.end(), where.first) == live.end())
+          lost.push_back(i);
+      for (auto i : lost) {
+        log::info("chunk.rescheduled", {{"video", self->state.rec.id},
+                                        {"chunk", std::to_string(i)}});
+        submit_chunk(self, i, {}, false);
+      }
+    },
     [self](resume_atom) {
       auto& rec = self->state.rec;
       if (rec.state == states::created || rec.state == states::uploaded
           || rec.state == states::probing || !rec.probed)
         start_probe(self);
-      else if (rec.state == states::transcoding)
+      else if (rec.state == states::transcoding
+               || rec.state == states::packaging)
         start_transcode(self);
-      else if (rec.state == states::packaging)
-        start_package(self);
       else
         self->quit();
     },

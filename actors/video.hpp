@@ -3,6 +3,10 @@
 #include "actors/actors.hpp"
 #include "actors/context.hpp"
 
+#include <map>
+#include <string>
+#include <utility>
+
 namespace reel {
 
 struct video_state {
@@ -11,13 +15,22 @@ struct video_state {
   scheduler_actor scheduler;
   video_record rec;
   uint64_t next_task = 0;
+  packager_actor packager;   // while transcoding and packaging
+  int32_t next_to_package = 0; // chunks handed to the packager so far
+  bool audio_packaged = false;
+  bool feeding = false;        // a request to the packager is under way
+  // Chunks being encoded: on which node, by which task (a chunk sent again
+  // after its node was lost gets a new task; the old answer is ignored).
+  std::map<int32_t, std::pair<std::string, uint64_t>> in_flight;
 };
 
 /// The state machine of one video:
 ///   uploaded -> probing -> transcoding -> packaging -> ready, or -> failed.
-/// Every transition (and every finished chunk) is persisted before the next
-/// step starts; `resume` continues from whatever was persisted. The actor
-/// quits once the video is ready or failed.
+/// Every transition (and every finished part) is persisted before the next
+/// step starts; `resume` continues from whatever was persisted. While
+/// transcoding, finished chunks go to a packager actor in order, so the
+/// start of the video plays before the whole ladder is done. The actor quits
+/// once the video is ready or failed.
 video_actor::behavior_type video(video_actor::stateful_pointer<video_state> self,
                                  node_context* ctx, scheduler_actor scheduler,
                                  video_record rec);

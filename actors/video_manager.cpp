@@ -26,6 +26,57 @@ void start_video(self_ptr self, video_record rec) {
   self->send(v, resume_atom::value);
 }
 
+/// Stops the local actor of a video (its state is persisted): another
+/// node owns it now, or it was deleted.
+void stop_video(self_ptr self, const std::string& id) {
+  auto i = self->state.live.find(id);
+  if (i == self->state.live.end())
+    return;
+  self->unlink_from(i->second);
+  self->send_exit(i->second, caf::exit_reason::user_shutdown);
+  self->state.live.erase(i);
+}
+
+/// Whether this node should run the actor of a video now: it owns it by
+/// placement and sees a majority of the cluster.
+bool should_run(self_ptr self, const video_record& v) {
+  auto* view = self->state.ctx->view;
+  if (!view)
+    return !is_terminal(v.state);
+  return !is_terminal(v.state) && view->owns(v.id) && view->has_quorum();
+}
+
+/// After a change of membership: take over the unfinished videos this node
+/// now owns, hand over those it no longer owns, and bring the replicas it
+/// should hold up to date.
+void rebalance(self_ptr self) {
+  auto& st = self->state;
+  std::vector<video_record> records;
+  auto err = st.ctx->store->scan(cf::videos, "", [&](auto&, auto& bytes) {
+    video_record v;
+    if (!decode(bytes, v))
+      records.push_back(std::move(v));
+    return true;
+  });
+  if (err) {
+    log::error("videos.scan_failed", {{"error", message_of(err)}});
+    return;
+  }
+  for (auto& v : records) {
+    bool running = st.live.count(v.id) > 0;
+    if (should_run(self, v) && !running) {
+      log::info("video.takeover", {{"video", v.id}, {"state", v.state}});
+      metrics().failovers.Increment();
+      start_video(self, std::move(v));
+    } else if (running && st.ctx->view && !st.ctx->view->owns(v.id)) {
+      log::info("video.handover", {{"video", v.id}});
+      stop_video(self, v.id);
+    } else if (v.state == states::ready && st.ctx->replicator) {
+      self->send(st.ctx->replicator, caf::put_atom::value, v);
+    }
+  }
+}
+
 caf::expected<video_record> load(self_ptr self, const std::string& tenant,
                                  const std::string& id) {
   auto v = self->state.ctx->store->get_video(id);
@@ -79,10 +130,52 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
   for (auto& [state, n] : counts)
     metrics().videos.Add({{"state", state}}).Set(static_cast<double>(n));
   for (auto& rec : unfinished) {
+    if (!should_run(self, rec))
+      continue; // another node's (it resumes it)
     log::info("video.resume", {{"video", rec.id}, {"state", rec.state}});
     start_video(self, std::move(rec));
   }
   return {
+    [self](members_atom, std::vector<member_info>& members) {
+      rebalance(self);
+      for (auto& [id, actor] : self->state.live)
+        self->send(actor, members_atom::value, members);
+    },
+    [self](caf::put_atom, video_record& v) {
+      auto& st = self->state;
+      if (st.live.count(v.id))
+        return; // this node runs it: its own record is the truth
+      auto mine = st.ctx->store->get_video(v.id);
+      if (mine && *mine && (*mine)->updated_ms > v.updated_ms)
+        return; // stale
+      if (mine && *mine && (*mine)->state != v.state) {
+        auto& gauge = metrics().videos;
+        gauge.Add({{"state", (*mine)->state}}).Decrement();
+        gauge.Add({{"state", v.state}}).Increment();
+      } else if (mine && !*mine) {
+        metrics().videos.Add({{"state", v.state}}).Increment();
+      }
+      if (auto err = st.ctx->store->put_video(v)) {
+        log::error("video.replicate_failed", {{"video", v.id},
+                                              {"error", message_of(err)}});
+        return;
+      }
+      if (should_run(self, v))
+        start_video(self, v);
+      else if (st.ctx->replicator)
+        self->send(st.ctx->replicator, caf::put_atom::value, v);
+    },
+    [self](caf::delete_atom, const video_record& v) {
+      stop_video(self, v.id);
+      self->send(self->state.scheduler, caf::delete_atom::value, v.id);
+      auto mine = self->state.ctx->store->get_video(v.id);
+      if (mine && *mine) {
+        metrics().videos.Add({{"state", (*mine)->state}}).Decrement();
+        if (auto err = self->state.ctx->store->delete_video(**mine))
+          log::error("video.delete_failed", {{"video", v.id}});
+      }
+      self->state.ctx->blobs->remove_video(v.id);
+    },
     [self](create_atom, video_record& rec) -> caf::result<video_record> {
       if (!folder_exists(self, rec.tenant, rec.folder))
         return make_error(ec::not_found, "folder " + rec.folder + " not found");
@@ -94,6 +187,8 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       metrics().videos.Add({{"state", rec.state}}).Increment();
       log::info("video.created", {{"video", rec.id}, {"tenant", rec.tenant},
                                   {"bytes", std::to_string(rec.source_bytes)}});
+      if (self->state.ctx->member)
+        self->send(self->state.ctx->member, caf::put_atom::value, rec);
       start_video(self, rec);
       return rec;
     },
@@ -131,12 +226,10 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       auto rec = load(self, tenant, id);
       if (!rec)
         return rec.error();
-      auto i = self->state.live.find(id);
-      if (i != self->state.live.end()) {
-        self->unlink_from(i->second);
-        self->send_exit(i->second, caf::exit_reason::user_shutdown);
-        self->state.live.erase(i);
-      }
+      stop_video(self, id);
+      self->send(self->state.scheduler, caf::delete_atom::value, id);
+      if (self->state.ctx->member)
+        self->send(self->state.ctx->member, caf::delete_atom::value, *rec);
       if (auto err = self->state.ctx->store->delete_video(*rec))
         return err;
       self->state.ctx->blobs->remove_video(id);
@@ -159,6 +252,8 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       if (auto err = self->state.ctx->store->put(
             cf::folders, keys::folder(f.tenant, f.path), encode(f)))
         return err;
+      if (self->state.ctx->member)
+        self->send(self->state.ctx->member, caf::put_atom::value, f);
       return f;
     },
     [self](folder_atom, const std::string& tenant,

@@ -1,8 +1,12 @@
 #include "actors/worker.hpp"
 
+#include "cluster/data_plane.hpp"
 #include "ops/log.hpp"
+#include "ops/util.hpp"
 
 #include <caf/all.hpp>
+
+#include <filesystem>
 
 namespace reel {
 
@@ -11,18 +15,94 @@ const char* to_string(task_kind k) {
     case task_kind::probe: return "probe";
     case task_kind::chunk: return "chunk";
     case task_kind::audio: return "audio";
-    case task_kind::package: return "package";
+    case task_kind::images: return "images";
+    case task_kind::storyboard: return "storyboard";
   }
   return "unknown";
 }
 
-task_result execute(const task& t) {
+namespace {
+
+/// The (clipped) video's length in seconds.
+double clip_length(const task& t) {
+  auto rest = t.src.duration_s - t.clip.start_s;
+  if (t.clip.duration_s > 0 && t.clip.duration_s < rest)
+    return t.clip.duration_s;
+  return rest > 0 ? rest : 0;
+}
+
+/// Poster (a sensible frame, not a black first one), its 200 px thumbnail
+/// and five screenshots spread over the video: a few frames of the source.
+caf::expected<images_result> make_images(const task& t) {
+  images_result r;
+  const auto& dir = t.images_dir;
+  std::error_code ec_;
+  std::filesystem::create_directories(dir + "/screenshots", ec_);
+  if (ec_)
+    return make_error(ec::storage_error,
+                      "cannot create " + dir + ": " + ec_.message());
+  auto at = codec::choose_poster_time(t.source, t.src, t.clip);
+  if (!at)
+    return at.error();
+  r.poster_time_s = *at;
+  if (auto err = codec::write_poster(t.source, t.src, *at, 1080,
+                                     dir + "/poster.jpg"))
+    return err;
+  if (auto err = codec::write_poster(t.source, t.src, *at, 200,
+                                     dir + "/poster_thumb.jpg"))
+    return err;
+  auto length = clip_length(t);
+  for (int i = 1; i <= 5; ++i) {
+    auto when = t.clip.start_s + length * (2 * i - 1) / 10.0;
+    if (auto err = codec::write_poster(t.source, t.src, when, 1080,
+                                       dir + "/screenshots/" + std::to_string(i)
+                                         + ".jpg"))
+      return err;
+    r.screenshots = i;
+  }
+  return r;
+}
+
+/// The storyboard is made from the lowest rung's MP4 (already clipped and
+/// upright): it decodes every few seconds of the whole video, which costs a
+/// fraction of decoding the source.
+caf::expected<images_result> make_storyboard(const task& t) {
+  images_result r;
+  auto low = codec::probe(t.source);
+  if (!low)
+    return low.error();
+  auto sb = codec::write_storyboard(t.source, *low, {},
+                                    t.images_dir + "/sprite.jpg",
+                                    t.images_dir + "/sprite.vtt", "sprite.jpg");
+  if (!sb)
+    return sb.error();
+  r.storyboard = *sb;
+  return r;
+}
+
+} // namespace
+
+task_result execute(const task& t, const worker_config& cfg) {
   task_result r;
   r.id = t.id;
   r.video_id = t.video_id;
   r.kind = t.kind;
   r.index = t.index;
   auto fail = [&](const caf::error& err) { r.error = message_of(err); };
+  // A task from another node may find the source missing here: fetch it
+  // from where it is (verified by its digest), once; later tasks of the
+  // same video find it.
+  std::error_code ec_;
+  if (t.origin.port != 0 && !std::filesystem::exists(t.source, ec_)) {
+    auto got = cluster::fetch_blob(t.origin.host, t.origin.port,
+                                   cfg.cluster_secret,
+                                   "sources/" + t.video_id + "/source",
+                                   t.source, t.source_sha256);
+    if (!got) {
+      fail(got.error());
+      return r;
+    }
+  }
   switch (t.kind) {
     case task_kind::probe: {
       auto p = codec::probe(t.source);
@@ -33,31 +113,38 @@ task_result execute(const task& t) {
       break;
     }
     case task_kind::chunk: {
+      std::filesystem::create_directories(
+        std::filesystem::path{t.chunk.outputs.front()}.parent_path(), ec_);
       auto s = codec::encode_chunk(t.chunk);
-      if (s)
-        r.stats = std::move(*s);
-      else
+      if (!s) {
         fail(s.error());
+        break;
+      }
+      r.stats = std::move(*s);
+      // Digests, so the owner can verify outputs it fetches from here.
+      for (auto& out : t.chunk.outputs) {
+        auto sum = file_sha256(out);
+        if (!sum) {
+          fail(sum.error());
+          break;
+        }
+        r.output_sha256.push_back(*sum);
+      }
       break;
     }
     case task_kind::audio: {
-      auto s = codec::encode_audio(t.source, t.src, t.audio_output);
+      auto s = codec::encode_audio(t.source, t.src, t.audio_output, t.clip);
       if (!s)
         fail(s.error());
       break;
     }
-    case task_kind::package: {
-      auto p = codec::package_hls(t.package);
-      if (!p) {
-        fail(p.error());
-        break;
-      }
-      r.package = std::move(*p);
-      // The poster comes from the source, a tenth into the video.
-      auto at = t.src.duration_s * 0.1;
-      if (auto err = codec::write_poster(t.source, t.src, at, 1080,
-                                         t.poster_output))
-        fail(err);
+    case task_kind::images:
+    case task_kind::storyboard: {
+      auto i = t.kind == task_kind::images ? make_images(t) : make_storyboard(t);
+      if (i)
+        r.images = std::move(*i);
+      else
+        fail(i.error());
       break;
     }
   }
@@ -65,13 +152,13 @@ task_result execute(const task& t) {
 }
 
 worker_actor::behavior_type
-worker(worker_actor::stateful_pointer<worker_state> self) {
+worker(worker_actor::stateful_pointer<worker_state> self, worker_config cfg) {
   return {
-    [](run_atom, const task& t) -> caf::result<task_result> {
+    [cfg](run_atom, const task& t) -> caf::result<task_result> {
       log::debug("task.start", {{"video", t.video_id},
                                 {"kind", to_string(t.kind)},
                                 {"index", std::to_string(t.index)}});
-      return execute(t);
+      return execute(t, cfg);
     },
   };
 }

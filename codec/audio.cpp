@@ -1,10 +1,11 @@
-// encode_audio(): the first audio stream, whole, to AAC-LC 48 kHz stereo.
-// Audio is encoded once per video, never per chunk, so there is no encoder
-// priming at chunk joins.
+// encode_audio(): the first audio stream (or the part of it inside a clip)
+// to AAC-LC 48 kHz stereo. Audio is encoded once per video, never per chunk,
+// so there is no encoder priming at chunk joins.
 
 #include "codec/codec.hpp"
 #include "codec/ffmpeg_glue.hpp"
 #include "codec/packet_file.hpp"
+#include "codec/timeline.hpp"
 
 extern "C" {
 #include <libavutil/audio_fifo.h>
@@ -13,6 +14,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 namespace reel::codec {
@@ -26,12 +28,15 @@ constexpr AVRational out_tb = {1, out_rate};
 // A jump in the source's audio timestamps larger than this is a gap, filled
 // with silence so that later audio stays in sync with the picture.
 constexpr int64_t max_gap_samples = out_rate / 20; // 50 ms
+// A clip starting later than this is reached by seeking, to this much
+// before its start (the decoder needs a little audio to settle).
+constexpr double seek_margin_seconds = 1.0;
 
 class audio_encoder {
 public:
   audio_encoder(const std::string& source, const probe_result& src,
-                const std::string& output)
-      : source_(source), src_(src), output_(output) {}
+                const std::string& output, const clip_range& clip)
+      : source_(source), src_(src), output_(output), clip_(clip) {}
 
   ~audio_encoder() { av_channel_layout_uninit(&swr_in_layout_); }
 
@@ -45,12 +50,19 @@ private:
   caf::error configure_resampler(const AVFrame* f);
   caf::error resample(const AVFrame* f); // nullptr: flush the resampler
   caf::error push_silence(int64_t samples);
+  // Hands `n` resampled samples at the stream position start_ + produced_
+  // to the encoder, without those outside the clip.
+  caf::error emit(uint8_t* const* data, int n);
   caf::error encode_fifo(bool final);
   caf::error send(const AVFrame* f);
 
   const std::string& source_;
   const probe_result& src_;
   const std::string& output_;
+  const clip_range& clip_;
+  // The clip in 1/48000 of source time: samples in [lo_, hi_) are kept.
+  int64_t lo_ = std::numeric_limits<int64_t>::min();
+  int64_t hi_ = std::numeric_limits<int64_t>::max();
   input_context_ptr fmt_;
   AVStream* ast_ = nullptr;
   codec_context_ptr dec_;
@@ -63,8 +75,10 @@ private:
   std::optional<packet_file_writer> out_;
   packet_ptr pkt_ = make_packet();
   bool started_ = false;
-  int64_t start_ = 0;    // first sample's pts, 1/48000
-  int64_t fed_ = 0;      // samples gone into the fifo
+  int64_t start_ = 0;    // first decoded sample's pts, 1/48000
+  int64_t produced_ = 0; // samples resampled (or made up) since start_
+  int64_t fed_ = 0;      // samples gone into the fifo (inside the clip)
+  bool feeding_ = false; // some sample went into the fifo
   int64_t next_pts_ = 0; // pts of the next frame for the encoder
   caf::error failure_;
 };
@@ -81,6 +95,25 @@ caf::error audio_encoder::open() {
     if (static_cast<int>(i) != src_.audio_stream)
       fmt_->streams[i]->discard = AVDISCARD_ALL;
   ast_ = fmt_->streams[src_.audio_stream];
+  if (clip_.start_s > 0 || clip_.duration_s > 0) {
+    auto window = clip_window_of(src_, clip_);
+    if (!window)
+      return validate_clip(src_, clip_);
+    const AVRational vtb{src_.tb_num, src_.tb_den};
+    if (clip_.start_s > 0)
+      lo_ = av_rescale_q_rnd(window->start, vtb, out_tb, AV_ROUND_UP);
+    if (clip_.duration_s > 0)
+      hi_ = av_rescale_q_rnd(window->end, vtb, out_tb, AV_ROUND_UP);
+    int64_t seek_to =
+        lo_ - static_cast<int64_t>(seek_margin_seconds * out_rate);
+    if (clip_.start_s > seek_margin_seconds && seek_to > 0) {
+      int64_t target = av_rescale_q(seek_to, out_tb, ast_->time_base);
+      if (int err = av_seek_frame(fmt_.get(), ast_->index, target,
+                                  AVSEEK_FLAG_BACKWARD);
+          err < 0) // unseekable: decode from the start instead
+        av_seek_frame(fmt_.get(), ast_->index, 0, AVSEEK_FLAG_BACKWARD);
+    }
+  }
   auto dec = open_decoder(ast_, 1);
   if (!dec)
     return dec.error();
@@ -175,12 +208,29 @@ caf::error audio_encoder::resample(const AVFrame* f) {
       in_samples);
   if (n < 0)
     return av_error(n, "resampling audio");
-  if (n > 0) {
-    if (av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(buf->data),
-                            n) < n)
-      return media_error("cannot buffer audio");
-    fed_ += n;
+  return emit(buf->data, n);
+}
+
+caf::error audio_encoder::emit(uint8_t* const* data, int n) {
+  if (n <= 0)
+    return {};
+  const int64_t pos = start_ + produced_;
+  produced_ += n;
+  int64_t from = lo_ > pos ? std::min<int64_t>(n, lo_ - pos) : 0;
+  int64_t to = hi_ - pos < n ? std::max<int64_t>(0, hi_ - pos) : n;
+  if (to <= from)
+    return {};
+  if (!feeding_) {
+    feeding_ = true;
+    next_pts_ = pos + from;
   }
+  const int bytes = av_get_bytes_per_sample(out_format);
+  uint8_t* planes[2] = {data[0] + from * bytes, data[1] + from * bytes};
+  int count = static_cast<int>(to - from);
+  if (av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(planes),
+                          count) < count)
+    return media_error("cannot buffer audio");
+  fed_ += count;
   return encode_fifo(false);
 }
 
@@ -194,12 +244,8 @@ caf::error audio_encoder::push_silence(int64_t samples) {
     if (int err = av_frame_get_buffer(buf.get(), 0); err < 0)
       return av_error(err, "allocating audio");
     av_samples_set_silence(buf->data, 0, n, 2, out_format);
-    if (av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(buf->data),
-                            n) < n)
-      return media_error("cannot buffer audio");
-    fed_ += n;
     samples -= n;
-    if (auto err = encode_fifo(false))
+    if (auto err = emit(buf->data, n))
       return err;
   }
   return {};
@@ -250,6 +296,7 @@ caf::expected<audio_stats> audio_encoder::run() {
   if (auto err = open())
     return err;
   auto frame = make_frame();
+  bool past_clip = false;
   auto on_frame = [&](AVFrame* f) {
     int64_t pts = frame_pts(f);
     if (!started_) {
@@ -262,8 +309,12 @@ caf::expected<audio_stats> audio_encoder::run() {
       next_pts_ = start_;
     } else if (pts != AV_NOPTS_VALUE) {
       int64_t at = av_rescale_q(pts, ast_->time_base, out_tb);
+      if (at >= hi_) {
+        past_clip = true; // nothing more to keep
+        return false;
+      }
       int64_t expected =
-          start_ + fed_ + (swr_ ? swr_get_delay(swr_.get(), out_rate) : 0);
+          start_ + produced_ + (swr_ ? swr_get_delay(swr_.get(), out_rate) : 0);
       if (at - expected > max_gap_samples) {
         if (auto err = push_silence(at - expected)) {
           failure_ = std::move(err);
@@ -289,7 +340,7 @@ caf::expected<audio_stats> audio_encoder::run() {
   };
   auto pkt = make_packet();
   int err = 0;
-  while ((err = av_read_frame(fmt_.get(), pkt.get())) >= 0) {
+  while (!past_clip && (err = av_read_frame(fmt_.get(), pkt.get())) >= 0) {
     if (pkt->stream_index != ast_->index) {
       av_packet_unref(pkt.get());
       continue;
@@ -299,14 +350,18 @@ caf::expected<audio_stats> audio_encoder::run() {
     if (auto e = check(res))
       return e;
   }
-  if (err != AVERROR_EOF)
-    return av_error(err, "reading the source");
-  if (auto e = check(decode(dec_.get(), nullptr, frame.get(), on_frame)))
-    return e;
+  if (!past_clip) {
+    if (err != AVERROR_EOF)
+      return av_error(err, "reading the source");
+    if (auto e = check(decode(dec_.get(), nullptr, frame.get(), on_frame)))
+      return e;
+  }
   if (!started_)
     return media_error("the audio stream has no samples");
   if (auto e = resample(nullptr))
     return e;
+  if (!feeding_)
+    return media_error("the audio stream has no samples inside the clip");
   if (auto e = encode_fifo(true))
     return e;
   if (auto e = send(nullptr))
@@ -323,8 +378,9 @@ caf::expected<audio_stats> audio_encoder::run() {
 
 caf::expected<audio_stats> encode_audio(const std::string& source,
                                         const probe_result& src,
-                                        const std::string& output) {
-  audio_encoder enc{source, src, output};
+                                        const std::string& output,
+                                        const clip_range& clip) {
+  audio_encoder enc{source, src, output, clip};
   return enc.run();
 }
 

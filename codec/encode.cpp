@@ -4,6 +4,7 @@
 #include "codec/codec.hpp"
 #include "codec/ffmpeg_glue.hpp"
 #include "codec/packet_file.hpp"
+#include "codec/timeline.hpp"
 
 extern "C" {
 #include <libavutil/opt.h>
@@ -48,7 +49,7 @@ caf::expected<codec_context_ptr> open_x264(const chunk_job& job, const rung& r,
   // Output timestamps are the source's: same time base, pts passed through.
   ctx->time_base = AVRational{job.src.tb_num, job.src.tb_den};
   if (job.src.fps > 0)
-    ctx->framerate = av_d2q(job.src.fps, 100000);
+    ctx->framerate = av_d2q(job.src.fps / frame_rate_divisor(job.src), 100000);
   ctx->gop_size = gop_frames;
   ctx->keyint_min = gop_frames;
   ctx->thread_count = std::max(1, job.options.threads);
@@ -98,6 +99,7 @@ private:
   std::vector<rung_encoder> encoders_;
   frame_scaler rotator_;
   std::vector<int64_t> kept_; // pts of every kept frame, ascending
+  int64_t end_ = 0;           // where the chunk's last frame ends (see run())
   size_t next_segment_ = 0;
   packet_ptr out_pkt_ = make_packet();
   caf::error failure_;
@@ -186,6 +188,8 @@ chunk_encoder::decode_chunk(bool seek, int64_t target, bool may_retry) {
     }
     if (!kept_.empty() && pts <= kept_.back())
       return true; // a repeated timestamp: keep the first picture
+    if (!keeps_frame(job_.src, pts))
+      return true; // above the frame-rate cap
     if (auto err = take(frame, pts)) {
       failure_ = std::move(err);
       return false;
@@ -294,7 +298,7 @@ caf::error chunk_encoder::drain_pending(rung_encoder& enc, bool final) {
     if (next != kept_.end())
       duration = *next - p->pts;
     else if (final)
-      duration = job_.part.end_pts - p->pts;
+      duration = end_ - p->pts;
     else
       break;
     uint32_t flags = (p->flags & AV_PKT_FLAG_KEY) ? packet_key : 0;
@@ -326,6 +330,15 @@ caf::expected<chunk_stats> chunk_encoder::run() {
   if (auto err = open())
     return err;
   const auto& part = job_.part;
+  // The last frame lasts until the next chunk's first frame: the chunk's
+  // end, or with frames dropped by the frame-rate cap the next kept frame
+  // after it. Only at an inner boundary (a source keyframe, where the next
+  // chunk starts); the end of the video or of a clip stays where it is.
+  end_ = part.end_pts;
+  if (part.end_pts < job_.src.end_pts &&
+      std::binary_search(job_.src.keyframes.begin(), job_.src.keyframes.end(),
+                         part.end_pts))
+    end_ = std::max(part.end_pts, next_kept_pts(job_.src, part.end_pts));
   const double tb = static_cast<double>(job_.src.tb_num) / job_.src.tb_den;
   if (part.start_pts <= job_.src.start_pts) {
     // The first chunk: decode from the beginning, no seek.

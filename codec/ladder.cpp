@@ -1,9 +1,11 @@
 // The encoding ladder and the chunk plan.
 
 #include "codec/codec.hpp"
+#include "codec/timeline.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace reel::codec {
 
@@ -11,11 +13,14 @@ namespace {
 
 // The ladder. One row per rung, highest first:
 //
-//   name    short side  maxrate (kbit/s)  crf
-//   1080p   1080        5000              23
-//   720p     720        2800              23
-//   480p     480        1400              23
-//   360p     360         800              23
+//   name    short side  maxrate (kbit/s)  crf   16:9 size
+//   2160p   2160       16000              23    3840x2160
+//   1440p   1440        9000              23    2560x1440
+//   1080p   1080        5000              23    1920x1080
+//   720p     720        2800              23    1280x720
+//   480p     480        1400              23     854x480
+//   360p     360         800              23     640x360
+//   240p     240         400              23     426x240
 //
 // - A rung is used when its size is no larger than the source's, so nothing
 //   is ever upscaled; a rung equal to the source size is included (a 720p
@@ -40,10 +45,10 @@ struct ladder_row {
 };
 
 constexpr ladder_row ladder[] = {
-    {"1080p", 1080, 5000, 23},
-    {"720p", 720, 2800, 23},
-    {"480p", 480, 1400, 23},
-    {"360p", 360, 800, 23},
+    {"2160p", 2160, 16000, 23}, {"1440p", 1440, 9000, 23},
+    {"1080p", 1080, 5000, 23},  {"720p", 720, 2800, 23},
+    {"480p", 480, 1400, 23},    {"360p", 360, 800, 23},
+    {"240p", 240, 400, 23},
 };
 
 int round_even(double x) {
@@ -88,32 +93,78 @@ std::vector<rung> ladder_for(const probe_result& src) {
   return result;
 }
 
+namespace {
+
+std::string seconds_text(double s, const char* format) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), format, s);
+  return buf;
+}
+
+} // namespace
+
+caf::error validate_clip(const probe_result& src, const clip_range& clip) {
+  const double tb = tick_seconds(src);
+  const double length = static_cast<double>(src.end_pts - src.start_pts) * tb;
+  if (!std::isfinite(clip.start_s) || clip.start_s < 0)
+    return make_error(ec::media_error, "clip_start " +
+                                           seconds_text(clip.start_s, "%g") +
+                                           " s is not a time in the video");
+  if (!std::isfinite(clip.duration_s) || clip.duration_s < 0)
+    return make_error(ec::media_error, "clip_duration " +
+                                           seconds_text(clip.duration_s, "%g") +
+                                           " s is not a duration");
+  if (tb <= 0 || length <= 0)
+    return make_error(ec::media_error, "the video has no frames");
+  if (!clip_window_of(src, clip)) {
+    if (clip.start_s >= length)
+      return make_error(ec::media_error,
+                        "clip_start " + seconds_text(clip.start_s, "%g") +
+                            " s is beyond the video's " +
+                            seconds_text(length, "%.1f") + " s");
+    return make_error(ec::media_error,
+                      "the clip from " + seconds_text(clip.start_s, "%g") +
+                          " s for " + seconds_text(clip.duration_s, "%g") +
+                          " s holds no frame of the video");
+  }
+  return {};
+}
+
 std::vector<chunk> plan_chunks(const probe_result& src, double chunk_seconds,
-                               double segment_seconds) {
+                               double segment_seconds, const clip_range& clip,
+                               double first_chunk_seconds) {
   std::vector<chunk> result;
-  if (src.end_pts <= src.start_pts || src.tb_num <= 0 || src.tb_den <= 0)
+  auto window = clip_window_of(src, clip);
+  if (!window)
     return result;
-  const double tb = static_cast<double>(src.tb_num) / src.tb_den;
+  const double tb = tick_seconds(src);
   auto seconds = [&](int64_t ticks) { return static_cast<double>(ticks) * tb; };
   constexpr double eps = 1e-9;
-  // Chunk boundaries: the start, then every keyframe at least chunk_seconds
-  // after the previous boundary.
-  std::vector<int64_t> bounds{src.start_pts};
+  // The first chunk is sized on its own when asked: short, so that the
+  // start of the video is ready early, but at least a segment long.
+  const bool short_first = first_chunk_seconds > 0;
+  const double first_seconds =
+      short_first ? std::max(first_chunk_seconds, segment_seconds)
+                  : chunk_seconds;
+  // Chunk boundaries: the start, then every keyframe at least the chunk
+  // length after the previous boundary.
+  std::vector<int64_t> bounds{window->start};
   for (int64_t k : src.keyframes) {
     if (k <= bounds.back())
       continue;
-    if (k >= src.end_pts)
+    if (k >= window->end)
       break;
-    if (seconds(k - bounds.back()) + eps >= chunk_seconds)
+    double want = bounds.size() == 1 ? first_seconds : chunk_seconds;
+    if (seconds(k - bounds.back()) + eps >= want)
       bounds.push_back(k);
   }
   // A last chunk under half the chunk length joins the one before it, so the
-  // file does not end in a sliver of a segment.
-  if (bounds.size() > 1 &&
-      seconds(src.end_pts - bounds.back()) + eps < chunk_seconds / 2)
+  // file does not end in a sliver of a segment (unless that one is a short
+  // first chunk, which stays short).
+  if (bounds.size() > 1 && !(short_first && bounds.size() == 2) &&
+      seconds(window->end - bounds.back()) + eps < chunk_seconds / 2)
     bounds.pop_back();
-  bounds.push_back(src.end_pts);
-
+  bounds.push_back(window->end);
   for (size_t i = 0; i + 1 < bounds.size(); ++i) {
     chunk c;
     c.index = static_cast<int>(i);

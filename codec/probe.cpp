@@ -195,6 +195,18 @@ caf::expected<probe_result> probe(const std::string& path) {
     frame_ticks =
         std::max<int64_t>(1, av_rescale_q(1, av_inv_q(rate), vst->time_base));
 
+  // The frame duration when the frame rate is an exact number of ticks;
+  // whether every frame sits on that grid is checked packet by packet.
+  int64_t grid = 0;
+  if (rate.num > 0 && rate.den > 0 && vst->time_base.num > 0) {
+    int64_t num = static_cast<int64_t>(rate.den) * vst->time_base.den;
+    int64_t den = static_cast<int64_t>(rate.num) * vst->time_base.num;
+    if (den > 0 && num % den == 0)
+      grid = num / den;
+  }
+  bool on_grid = grid > 0;
+  int64_t grid_origin = AV_NOPTS_VALUE;
+
   // Decoding the first pictures proves the video is usable at all.
   auto dec = open_decoder(vst, 1);
   if (!dec)
@@ -240,6 +252,10 @@ caf::expected<probe_result> probe(const std::string& path) {
               max_end, ts + (pkt->duration > 0 ? pkt->duration : frame_ticks));
           if (pkt->flags & AV_PKT_FLAG_KEY)
             r.keyframes.push_back(ts);
+          if (grid_origin == AV_NOPTS_VALUE)
+            grid_origin = ts;
+          else if (on_grid && (ts - grid_origin) % grid != 0)
+            on_grid = false;
         }
       }
     }
@@ -268,6 +284,8 @@ caf::expected<probe_result> probe(const std::string& path) {
 
   r.start_pts = min_pts;
   r.end_pts = max_end;
+  if (on_grid && (max_end - min_pts) == r.frame_count * grid)
+    r.frame_ticks = grid;
   std::sort(r.keyframes.begin(), r.keyframes.end());
   r.keyframes.erase(std::unique(r.keyframes.begin(), r.keyframes.end()),
                     r.keyframes.end());

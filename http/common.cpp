@@ -4,6 +4,7 @@
 #include "ops/metrics.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -152,8 +153,15 @@ void observe(const std::string& route, const httplib::Response& res,
     rm = &i->second;
   }
   rm->duration->Observe(seconds);
-  rm->bytes->Increment(static_cast<double>(res.body.size()));
-  m.http_requests.Add({{"route", route}, {"code", std::to_string(res.status)}})
+  // Streamed bodies (media) are not in res.body: their length is.
+  auto bytes = res.body.size();
+  if (bytes == 0 && res.has_header("Content-Length"))
+    bytes = std::strtoull(res.get_header_value("Content-Length").c_str(),
+                          nullptr, 10);
+  rm->bytes->Increment(static_cast<double>(bytes));
+  // httplib fills in 200 only after the handler, for handlers that set none.
+  auto status = res.status == -1 ? 200 : res.status;
+  m.http_requests.Add({{"route", route}, {"code", std::to_string(status)}})
     .Increment();
 }
 

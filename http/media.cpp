@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <memory>
 
 namespace reel::http {
@@ -53,7 +54,30 @@ void add_media(router& r, node& n) {
         [&n](const httplib::Request& req, httplib::Response& res) {
           std::string id = req.matches[1];
           std::string rel = req.matches[2];
-          auto path = n.blobs().media_file(id, rel);
+          caf::expected<std::string> path{make_error(ec::not_found, "")};
+          if (rel == "thumbnail.jpg" && req.has_param("time")) {
+            // A frame at any time, made on first request, then cached.
+            char* end = nullptr;
+            auto text = req.get_param_value("time");
+            double at = std::strtod(text.c_str(), &end);
+            if (text.empty() || *end != '\0') {
+              res.status = 400;
+              res.set_content("time must be a number of seconds\n",
+                              "text/plain");
+              return;
+            }
+            path = n.thumbnail(id, at);
+            if (!path && code_of(path.error()) == ec::invalid_argument) {
+              res.status = 400;
+              res.set_content(message_of(path.error()) + "\n", "text/plain");
+              return;
+            }
+          } else {
+            // Without a time, the thumbnail is the poster.
+            path = n.media_file(id, rel == "thumbnail.jpg"
+                                      ? std::string{"poster.jpg"}
+                                      : rel);
+          }
           if (!path) {
             res.status = 404;
             res.set_content("not found\n", "text/plain");
@@ -89,7 +113,8 @@ void add_media(router& r, node& n) {
               res.status = 416;
               res.set_header("Content-Range",
                              "bytes */" + std::to_string(size));
-              res.set_content("", "text/plain");
+              res.set_content("requested range not satisfiable\n",
+                              "text/plain");
               return;
             case range_kind::single:
               res.status = 206;

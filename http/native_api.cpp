@@ -39,6 +39,23 @@ bool valid_tenant_name(const std::string& t) {
   return true;
 }
 
+nlohmann::ordered_json member_json(const member_info& m,
+                                   const std::string& self) {
+  return {{"node", m.node_id},
+          {"state", m.state},
+          {"self", m.node_id == self},
+          {"url", m.public_url},
+          {"cluster", m.cluster_host.empty()
+                        ? nlohmann::ordered_json(nullptr)
+                        : nlohmann::ordered_json(m.cluster_host + ":"
+                                                 + std::to_string(m.cluster_port))},
+          {"workers", m.workers},
+          {"tasks", {{"queued", m.queued}, {"running", m.running}}},
+          {"disk_bytes", m.disk_bytes},
+          {"last_seen", m.seen_ms ? nlohmann::ordered_json(iso8601_ms(m.seen_ms))
+                                  : nlohmann::ordered_json(nullptr)}};
+}
+
 } // namespace
 
 void add_native_api(router& r, node& n) {
@@ -95,7 +112,12 @@ void add_native_api(router& r, node& n) {
             render_error(d, v.error(), res);
             return;
           }
-          reply_json(res, 200, native_video(*v, n.config().public_url));
+          auto j = native_video(*v, n.config().public_url);
+          auto where = n.placement(v->id);
+          j["placement"] = {{"owner", where.empty() ? nlohmann::ordered_json(nullptr)
+                                                    : nlohmann::ordered_json(where.front())},
+                            {"nodes", where}};
+          reply_json(res, 200, j);
         });
 
   r.del(R"(/v1/videos/([^/]+))", "videos.delete",
@@ -181,6 +203,38 @@ void add_native_api(router& r, node& n) {
                                  {"tenant", tenant},
                                  {"admin", admin}});
          });
+
+  r.get(R"(/v1/admin/nodes)", "admin.nodes",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = authenticate(n, d, req, res);
+          if (!who || !require_admin(*who, res))
+            return;
+          auto ms = n.members();
+          if (!ms) {
+            render_error(d, ms.error(), res);
+            return;
+          }
+          auto data = nlohmann::ordered_json::array();
+          for (auto& m : *ms)
+            data.push_back(member_json(m, n.config().node_id));
+          reply_json(res, 200, {{"data", data}});
+        });
+
+  for (auto [verb, on] : {std::pair{"drain", true}, std::pair{"undrain", false}}) {
+    r.post(std::string{R"(/v1/admin/nodes/([\w.-]+)/)"} + verb,
+           std::string{"admin."} + verb,
+           [&n, on = on](const httplib::Request& req, httplib::Response& res) {
+             auto who = authenticate(n, d, req, res);
+             if (!who || !require_admin(*who, res))
+               return;
+             auto m = n.drain(req.matches[1], on);
+             if (!m) {
+               render_error(d, m.error(), res);
+               return;
+             }
+             reply_json(res, 200, member_json(*m, n.config().node_id));
+           });
+  }
 
   r.get(R"(/v1/admin/status)", "admin.status",
         [&n](const httplib::Request& req, httplib::Response& res) {

@@ -4,14 +4,52 @@
 
 namespace reel::http {
 
+bool is_playable(const video_record& v) {
+  return v.state == states::ready
+         || (v.playable_ms > 0 && v.state != states::failed);
+}
+
+namespace {
+
+std::string media_url(const video_record& v, const std::string& base,
+                      const std::string& rel) {
+  return base + "/media/" + v.id + "/" + rel;
+}
+
+// Published names: the record's once packaged, the packager's defaults
+// before (they are written when packaging starts).
+const codec::package_result names;
+
+} // namespace
+
 std::string hls_url(const video_record& v, const std::string& base) {
-  if (v.state != states::ready || v.master.empty())
+  if (!is_playable(v))
     return {};
-  return base + "/media/" + v.id + "/" + v.master;
+  return media_url(v, base, v.master_ts.empty() ? names.master_ts : v.master_ts);
 }
 
 std::string playback_url(const video_record& v, const std::string& base) {
-  return hls_url(v, base);
+  if (!is_playable(v))
+    return {};
+  return media_url(v, base, v.master.empty() ? names.master_cmaf : v.master);
+}
+
+std::pair<const char*, int> rung_progress(const video_record& v) {
+  if (v.state == states::ready)
+    return {"encoded", 100};
+  size_t done = 0;
+  for (auto d : v.chunk_done)
+    done += d ? 1 : 0;
+  int pct = v.chunks.empty()
+              ? 0
+              : static_cast<int>(100 * done / v.chunks.size());
+  if (v.state == states::failed)
+    return {"failed", pct};
+  if (v.state == states::packaging || (!v.chunks.empty() && done == v.chunks.size()))
+    return {"encoded", pct};
+  if (v.state == states::transcoding)
+    return {"encoding", pct};
+  return {"waiting", 0};
 }
 
 std::pair<int, const char*> upload_status(const std::string& state) {
@@ -54,8 +92,8 @@ nlohmann::ordered_json native_video(const video_record& v, const std::string& ba
     {"state", v.state},
     {"failure_reason", v.failure_reason.empty() ? json(nullptr)
                                                 : json(v.failure_reason)},
-    {"created_at", iso8601(v.created_ms)},
-    {"updated_at", iso8601(v.updated_ms)},
+    {"created_at", iso8601_ms(v.created_ms)},
+    {"updated_at", iso8601_ms(v.updated_ms)},
   };
   json source = {{"size_bytes", v.source_bytes}, {"sha256", v.source_sha256}};
   if (v.probed) {
@@ -77,6 +115,10 @@ nlohmann::ordered_json native_video(const video_record& v, const std::string& ba
     });
   }
   j["source"] = source;
+  j["clip"] = {{"start", v.clip_start_s},
+               {"duration", v.clip_duration_s > 0 ? json(v.clip_duration_s)
+                                                  : json(nullptr)}};
+  j["priority"] = v.priority;
   size_t done = 0;
   for (auto d : v.chunk_done)
     done += d ? 1 : 0;
@@ -85,11 +127,14 @@ nlohmann::ordered_json native_video(const video_record& v, const std::string& ba
                    {"chunks_done", done},
                    {"audio_done", v.audio_done}};
   json rungs = json::array();
+  auto [rung_status, rung_pct] = rung_progress(v);
   for (auto& r : v.rungs)
     rungs.push_back({{"name", r.name},
                      {"width", r.width},
                      {"height", r.height},
-                     {"max_bitrate", r.max_kbps * 1000}});
+                     {"max_bitrate", r.max_kbps * 1000},
+                     {"status", rung_status},
+                     {"progress", rung_pct}});
   j["ladder"] = rungs;
   json renditions = json::array();
   for (auto& r : v.renditions) {
@@ -99,22 +144,49 @@ nlohmann::ordered_json native_video(const video_record& v, const std::string& ba
               {"codecs", r.codecs},
               {"segments", r.segments},
               {"playlist_url", media + r.playlist}};
+    if (!r.ts_playlist.empty())
+      x["ts_playlist_url"] = media + r.ts_playlist;
     if (r.name != "audio")
       x.update({{"width", r.width}, {"height", r.height}, {"frames", r.frames}});
+    if (!r.mp4.empty())
+      x.update({{"mp4_url", media + r.mp4}, {"mp4_size", r.mp4_size}});
     renditions.push_back(std::move(x));
   }
   j["renditions"] = renditions;
-  if (v.state == states::ready)
-    j["playback"] = {{"hls", hls_url(v, base)}, {"poster", media + "poster.jpg"}};
+  j["playable_at"] = v.playable_ms ? json(iso8601_ms(v.playable_ms)) : json(nullptr);
+  if (is_playable(v))
+    j["playback"] = {{"hls", hls_url(v, base)},
+                     {"hls_cmaf", playback_url(v, base)},
+                     {"embed", base + "/embed/" + v.id}};
   else
     j["playback"] = nullptr;
+  if (v.state == states::ready) {
+    j["playback"]["dash"] = media + (v.dash.empty() ? "manifest.mpd" : v.dash);
+    json shots = json::array();
+    for (int i = 1; i <= v.screenshots; ++i)
+      shots.push_back(media + "screenshots/" + std::to_string(i) + ".jpg");
+    j["images"] = {{"poster", media + "poster.jpg"},
+                   {"poster_thumb", media + "poster_thumb.jpg"},
+                   {"poster_time", v.poster_time_s},
+                   {"screenshots", shots},
+                   {"sprite", media + "sprite.jpg"},
+                   {"sprite_vtt", media + "sprite.vtt"},
+                   {"storyboard", {{"interval", v.storyboard.interval_s},
+                                   {"tiles", v.storyboard.tiles},
+                                   {"tile_width", v.storyboard.tile_width},
+                                   {"tile_height", v.storyboard.tile_height},
+                                   {"columns", v.storyboard.columns}}},
+                   {"thumbnail", media + "thumbnail.jpg?time={seconds}"}};
+  } else {
+    j["images"] = nullptr;
+  }
   json files = json::array();
   for (auto& f : v.files)
     files.push_back({{"name", f.name}, {"size", f.size}, {"sha256", f.sha256}});
   j["files"] = files;
   json history = json::array();
   for (auto& h : v.history) {
-    json x = {{"state", h.state}, {"at", iso8601(h.at_ms)}};
+    json x = {{"state", h.state}, {"at", iso8601_ms(h.at_ms)}};
     if (!h.reason.empty())
       x["reason"] = h.reason;
     history.push_back(std::move(x));

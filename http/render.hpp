@@ -16,12 +16,20 @@ namespace reel::http {
 /// URL of the node (no trailing slash).
 nlohmann::ordered_json native_video(const video_record& v, const std::string& base);
 
-/// URL of the master playlist (empty until the video is ready).
+/// True once the start of the video plays (before or when it is ready).
+bool is_playable(const video_record& v);
+
+/// URL of the HLS master playlist with MPEG-TS segments (empty until
+/// playable).
 std::string hls_url(const video_record& v, const std::string& base);
 
-/// What a player should load: the master playlist once the video is
-/// playable (possibly before it is ready), else empty.
+/// What a player should load: the HLS master with fMP4/CMAF segments once
+/// the video is playable, else empty.
 std::string playback_url(const video_record& v, const std::string& base);
+
+/// A rung's encoding status (waiting, encoding, encoded, failed) and
+/// progress 0-100.
+std::pair<const char*, int> rung_progress(const video_record& v);
 
 /// The Uploads API's status code and text for a state:
 /// 1 pending, 3 processing, 5 uploading, 6 completed, 7 failed.

@@ -16,6 +16,12 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
   auto& cfg = n.config();
   auto threads = static_cast<size_t>(cfg.http_threads);
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which
+  // would let a second node bind the same port and take half its traffic.
+  svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   svr.set_read_timeout(30, 0);
   svr.set_write_timeout(30, 0);
   svr.set_keep_alive_max_count(1000);

@@ -10,6 +10,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 namespace reel::http {
 
 namespace {
@@ -80,6 +82,22 @@ void add_uploads_api(router& r, node& n) {
              return;
            }
            video_record draft;
+           for (auto [field, target] :
+                {std::pair{"clip_start", &draft.clip_start_s},
+                 std::pair{"clip_duration", &draft.clip_duration_s}}) {
+             auto f = up->fields.find(field);
+             if (f == up->fields.end() || f->second.empty())
+               continue;
+             char* end = nullptr;
+             *target = std::strtod(f->second.c_str(), &end);
+             if (*end != '\0' || !(*target >= 0) || *target > 1e7) {
+               reply_error(d, ec::invalid_argument,
+                           std::string{"The "} + field
+                             + " field must be a number of seconds.",
+                           res, field);
+               return;
+             }
+           }
            draft.tenant = who->tenant;
            draft.folder = folder->second;
            draft.filename = clean_filename(up->filename);

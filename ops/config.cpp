@@ -49,6 +49,13 @@ const std::map<std::string, setter>& setters() {
      }},
     {"bootstrap-key", [](node_config& c, const std::string& v) { c.bootstrap_key = v; return caf::error{}; }},
     {"cluster-listen", [](node_config& c, const std::string& v) { c.cluster_listen = v; return caf::error{}; }},
+    {"cluster-secret", [](node_config& c, const std::string& v) { c.cluster_secret = v; return caf::error{}; }},
+    {"replicas",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("replicas", v, c.replicas))
+         return err;
+       return c.replicas >= 1 ? caf::error{} : bad("replicas", "must be >= 1");
+     }},
     {"join", [](node_config& c, const std::string& v) { c.join.push_back(v); return caf::error{}; }},
     {"max-upload-bytes",
      [](node_config& c, const std::string& v) {
@@ -187,8 +194,14 @@ std::string node_usage() {
                            of the source tree reeld was built in)
   --log-level LEVEL        debug, info, warn, error (default info)
   --config FILE            read options from FILE (lines "name = value")
-  --cluster-listen HOST:PORT, --join HOST:PORT
-                           reserved for the cluster (not available yet)
+  --cluster-listen HOST:PORT
+                           take part in a cluster: other nodes reach this
+                           one's member actor here (CAF middleman)
+  --join HOST:PORT         join the cluster through this member (repeatable;
+                           any one member is enough)
+  --cluster-secret S       shared by all nodes; authenticates blob transfers
+                           (default reel-cluster: set your own)
+  --replicas R             copies of each video's media (default 2)
   --help                   print this text
 )";
 }
@@ -223,10 +236,18 @@ caf::expected<node_config> parse_node_config(int argc, char** argv) {
     if (name != "config")
       if (auto err = apply(cfg, name, value))
         return err;
-  if (!cfg.cluster_listen.empty() || !cfg.join.empty())
-    return make_error(ec::invalid_argument,
-                      "--cluster-listen and --join are reserved for the "
-                      "cluster, which this build does not have yet");
+  if (cfg.cluster_listen.empty() && !cfg.join.empty())
+    return make_error(ec::invalid_argument, "--join needs --cluster-listen");
+  if (!cfg.cluster_listen.empty()) {
+    std::string host;
+    uint16_t port = 0;
+    if (auto err = parse_host_port(cfg.cluster_listen, host, port))
+      return make_error(ec::invalid_argument,
+                        "--cluster-listen: " + message_of(err));
+    for (auto& j : cfg.join)
+      if (auto err = parse_host_port(j, host, port))
+        return make_error(ec::invalid_argument, "--join: " + message_of(err));
+  }
   if (cfg.node_id.empty())
     cfg.node_id = "node-" + std::to_string(cfg.listen_port);
   if (cfg.public_url.empty())

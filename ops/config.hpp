@@ -26,9 +26,17 @@ struct node_config {
   /// On an empty data directory, register this as an admin key of tenant
   /// "default". Default: empty (a key is generated and printed once).
   std::string bootstrap_key;
-  /// Reserved for the cluster (not used by a single node yet).
+  /// Where this node's member actor listens for the others (HOST:PORT);
+  /// empty: a node on its own. Its data plane listens on the same host, on
+  /// a port the OS picks (announced to the others).
   std::string cluster_listen;
+  /// Members to join through (any one is enough).
   std::vector<std::string> join;
+  /// Shared by every node of a cluster: authenticates the data plane.
+  /// Default: "reel-cluster" (set your own outside a test bed).
+  std::string cluster_secret = "reel-cluster";
+  /// Copies of every video's media (owner included). Default: 2.
+  int replicas = 2;
   /// Largest accepted upload. Default: 20 GiB.
   int64_t max_upload_bytes = int64_t{20} << 30;
   /// Transcode workers on this node. Default: number of cores.

@@ -11,7 +11,7 @@ packages=(
   libswresample-dev libavutil-dev
   libcpp-httplib-dev prometheus-cpp-dev libboost-test-dev nlohmann-json3-dev
   libssl-dev
-  ffmpeg curl python3
+  ffmpeg curl python3 bc time
   chromium chromium-driver
 )
 # Node.js for the player (hls.js) and the browser tests: the machine's own

@@ -56,7 +56,25 @@ node_metrics::node_metrics()
                    .Name("reel_scheduler_task_retries_total")
                    .Help("Tasks run again after a failure")
                    .Register(*registry)
-                   .Add({})) {
+                   .Add({})),
+    tasks_run(BuildCounter()
+                .Name("reel_scheduler_tasks_run_total")
+                .Help("Tasks this node's workers finished, by kind")
+                .Register(*registry)),
+    cluster_nodes(BuildGauge()
+                    .Name("reel_cluster_nodes")
+                    .Help("Cluster members by state, as this node sees them")
+                    .Register(*registry)),
+    replication_lag(BuildGauge()
+                      .Name("reel_replication_lag_blobs")
+                      .Help("Blobs this node should hold but is still fetching")
+                      .Register(*registry)
+                      .Add({})),
+    failovers(BuildCounter()
+                .Name("reel_cluster_failovers_total")
+                .Help("Videos this node took over from a node that left")
+                .Register(*registry)
+                .Add({})) {
 }
 
 std::string node_metrics::serialize() const {

@@ -28,6 +28,10 @@ struct node_metrics {
   prometheus::Family<prometheus::Counter>& video_failures;       // {stage}
   prometheus::Family<prometheus::Gauge>& scheduler_tasks;        // {state}
   prometheus::Counter& task_retries;
+  prometheus::Family<prometheus::Counter>& tasks_run;            // {kind}
+  prometheus::Family<prometheus::Gauge>& cluster_nodes;          // {state}
+  prometheus::Gauge& replication_lag;  // blobs this node should hold, missing
+  prometheus::Counter& failovers;      // videos taken over from a lost node
 
   node_metrics();
 

@@ -21,6 +21,10 @@ http://127.0.0.1:8080; the key to $REEL_KEY.
 
 commands:
   status                  the node at a glance: videos by state, tasks, disk
+  nodes                   every node of the cluster: state, load, disk
+  drain NODE              NODE stops taking work; its videos and replicas
+                          move to the other nodes (then it can be stopped)
+  undrain NODE            NODE takes work again
   videos list [--tenant T] [--limit N] [--offset N]
                           videos, newest first (admins may name a tenant)
   videos show ID          one video: state, source, renditions, history
@@ -123,6 +127,44 @@ int cmd_status(const options& o) {
   return 0;
 }
 
+int cmd_nodes(const options& o) {
+  answer a;
+  if (int rc = call(o, "GET", "/v1/admin/nodes", nullptr, a))
+    return rc;
+  if (o.json) {
+    std::printf("%s\n", a.body.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-12s  %-9s  %-22s  %-7s  %-7s  %-12s  %s\n", "NODE", "STATE",
+              "URL", "QUEUED", "RUNNING", "DISK", "LAST SEEN");
+  for (auto& m : a.body["data"]) {
+    auto name = str(m["node"]) + (m.value("self", false) ? " *" : "");
+    std::printf("%-12s  %-9s  %-22s  %-7s  %-7s  %-12s  %s\n", name.c_str(),
+                str(m["state"]).c_str(), str(m["url"]).c_str(),
+                str(m["tasks"]["queued"]).c_str(),
+                str(m["tasks"]["running"]).c_str(),
+                str(m["disk_bytes"]).c_str(), str(m["last_seen"]).c_str());
+  }
+  return 0;
+}
+
+int cmd_drain(const options& o, bool on) {
+  if (o.args.size() != 2)
+    return die_usage(std::string{on ? "drain" : "undrain"} + " needs a NODE");
+  answer a;
+  nlohmann::json body = nlohmann::json::object();
+  if (int rc = call(o, "POST",
+                    "/v1/admin/nodes/" + o.args[1] + (on ? "/drain" : "/undrain"),
+                    &body, a))
+    return rc;
+  if (o.json)
+    std::printf("%s\n", a.body.dump(2).c_str());
+  else
+    std::printf("%s is %s\n", str(a.body["node"]).c_str(),
+                str(a.body["state"]).c_str());
+  return 0;
+}
+
 int cmd_videos(const options& o) {
   if (o.args.size() < 2)
     return die_usage("videos needs list, show ID or delete ID");
@@ -170,11 +212,15 @@ int cmd_videos(const options& o) {
     std::printf("progress  %s%%\n", str(v["progress"]["percent"]).c_str());
     if (!v["playback"].is_null())
       std::printf("hls       %s\n", str(v["playback"]["hls"]).c_str());
-    for (auto& r : v["renditions"])
-      std::printf("rendition %-6s %sx%s %s bit/s\n", str(r["name"]).c_str(),
-                  str(r.value("width", nlohmann::json{})).c_str(),
-                  str(r.value("height", nlohmann::json{})).c_str(),
-                  str(r["bandwidth"]).c_str());
+    for (auto& r : v["renditions"]) {
+      if (r.contains("width"))
+        std::printf("rendition %-6s %sx%s %s bit/s\n", str(r["name"]).c_str(),
+                    str(r["width"]).c_str(), str(r["height"]).c_str(),
+                    str(r["bandwidth"]).c_str());
+      else
+        std::printf("rendition %-6s %s bit/s\n", str(r["name"]).c_str(),
+                    str(r["bandwidth"]).c_str());
+    }
     std::printf("history\n");
     for (auto& h : v["history"])
       std::printf("  %s  %-11s %s\n", str(h["at"]).c_str(),
@@ -288,6 +334,10 @@ int main(int argc, char** argv) {
     return cmd_status(o);
   if (cmd == "videos")
     return cmd_videos(o);
+  if (cmd == "nodes")
+    return cmd_nodes(o);
+  if (cmd == "drain" || cmd == "undrain")
+    return cmd_drain(o, cmd == "drain");
   if (cmd == "keys")
     return cmd_keys(o);
   if (cmd == "folders")

@@ -2,11 +2,14 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
+#include <vector>
 #include <stdexcept>
 
 namespace reel {
@@ -87,6 +90,14 @@ std::string iso8601(int64_t ms) {
   return buf;
 }
 
+std::string iso8601_ms(int64_t ms) {
+  auto s = iso8601(ms);
+  char frac[8];
+  std::snprintf(frac, sizeof(frac), ".%03dZ", static_cast<int>(ms % 1000));
+  s.pop_back(); // the Z
+  return s + frac;
+}
+
 struct sha256::impl {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   ~impl() { EVP_MD_CTX_free(ctx); }
@@ -113,6 +124,33 @@ std::string sha256_hex(std::string_view data) {
   sha256 h;
   h.update(data.data(), data.size());
   return h.hex_digest();
+}
+
+caf::expected<std::string> file_sha256(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return make_error(ec::storage_error, "cannot read " + path);
+  sha256 h;
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    h.update(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  return h.hex_digest();
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md,
+       &len);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+std::string hex(std::string_view bytes) {
+  return to_hex(reinterpret_cast<const unsigned char*>(bytes.data()),
+                bytes.size());
 }
 
 bool equal_secrets(std::string_view a, std::string_view b) {

@@ -2,6 +2,8 @@
 
 // Small helpers every layer uses: ids, secrets, digests, time.
 
+#include "ops/error.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +26,9 @@ int64_t now_ms();
 /// ISO 8601 in UTC with a Z, e.g. "2024-08-11T10:00:00Z".
 std::string iso8601(int64_t ms);
 
+/// The same with milliseconds, e.g. "2024-08-11T10:00:00.250Z".
+std::string iso8601_ms(int64_t ms);
+
 /// Incremental SHA-256 (OpenSSL EVP), hex digest.
 class sha256 {
 public:
@@ -41,6 +46,15 @@ private:
 
 /// Hex SHA-256 of a string.
 std::string sha256_hex(std::string_view data);
+
+/// SHA-256 of a file's contents, hex (read in 64 KiB pieces).
+caf::expected<std::string> file_sha256(const std::string& path);
+
+/// HMAC-SHA256 of `data` under `key`: 32 raw bytes.
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
+/// Lower-case hex of raw bytes.
+std::string hex(std::string_view bytes);
 
 /// Compares two secrets in time independent of where they differ.
 bool equal_secrets(std::string_view a, std::string_view b);

@@ -144,19 +144,6 @@ int64_t blob_store::used_bytes() const {
   return total;
 }
 
-caf::expected<std::string> file_sha256(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in)
-    return make_error(ec::storage_error, "cannot read " + path);
-  sha256 h;
-  std::vector<char> buf(1 << 16);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    h.update(buf.data(), static_cast<size_t>(in.gcount()));
-  }
-  return h.hex_digest();
-}
-
 caf::error fsync_path(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0)

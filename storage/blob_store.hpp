@@ -55,9 +55,6 @@ private:
   std::string root_;
 };
 
-/// SHA-256 of a file's contents, hex.
-caf::expected<std::string> file_sha256(const std::string& path);
-
 /// fsync a file or a directory by path.
 caf::error fsync_path(const std::string& path);
 

@@ -16,7 +16,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(chunk, index, start_pts,
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(rendition, name, width, height,
                                                 bandwidth, average_bandwidth,
                                                 codecs, playlist, segments,
-                                                frames)
+                                                frames, mp4, mp4_size,
+                                                ts_playlist)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(storyboard_result, interval_s,
+                                                tiles, tile_width, tile_height,
+                                                columns)
 
 } // namespace reel::codec
 
@@ -42,6 +46,7 @@ void to_json(nlohmann::json& j, const video_record& x) {
                      {"updated_ms", x.updated_ms},
                      {"source_bytes", x.source_bytes},
                      {"source_sha256", x.source_sha256},
+                     {"source_node", x.source_node},
                      {"probed", x.probed},
                      {"source", x.source},
                      {"rungs", x.rungs},
@@ -50,6 +55,16 @@ void to_json(nlohmann::json& j, const video_record& x) {
                      {"audio_done", x.audio_done},
                      {"renditions", x.renditions},
                      {"master", x.master},
+                     {"master_ts", x.master_ts},
+                     {"dash", x.dash},
+                     {"clip_start_s", x.clip_start_s},
+                     {"clip_duration_s", x.clip_duration_s},
+                     {"priority", x.priority},
+                     {"playable_ms", x.playable_ms},
+                     {"images_done", x.images_done},
+                     {"poster_time_s", x.poster_time_s},
+                     {"screenshots", x.screenshots},
+                     {"storyboard", x.storyboard},
                      {"files", x.files},
                      {"history", x.history}};
 }
@@ -67,6 +82,7 @@ void from_json(const nlohmann::json& j, video_record& x) {
   x.updated_ms = j.value("updated_ms", d.updated_ms);
   x.source_bytes = j.value("source_bytes", d.source_bytes);
   x.source_sha256 = j.value("source_sha256", d.source_sha256);
+  x.source_node = j.value("source_node", d.source_node);
   x.probed = j.value("probed", d.probed);
   x.source = j.value("source", d.source);
   x.rungs = j.value("rungs", d.rungs);
@@ -75,6 +91,16 @@ void from_json(const nlohmann::json& j, video_record& x) {
   x.audio_done = j.value("audio_done", d.audio_done);
   x.renditions = j.value("renditions", d.renditions);
   x.master = j.value("master", d.master);
+  x.master_ts = j.value("master_ts", d.master_ts);
+  x.dash = j.value("dash", d.dash);
+  x.clip_start_s = j.value("clip_start_s", d.clip_start_s);
+  x.clip_duration_s = j.value("clip_duration_s", d.clip_duration_s);
+  x.priority = j.value("priority", d.priority);
+  x.playable_ms = j.value("playable_ms", d.playable_ms);
+  x.images_done = j.value("images_done", d.images_done);
+  x.poster_time_s = j.value("poster_time_s", d.poster_time_s);
+  x.screenshots = j.value("screenshots", d.screenshots);
+  x.storyboard = j.value("storyboard", d.storyboard);
   x.files = j.value("files", d.files);
   x.history = j.value("history", d.history);
 }

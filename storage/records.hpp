@@ -51,6 +51,7 @@ struct video_record {
   int64_t updated_ms = 0;
   int64_t source_bytes = 0;
   std::string source_sha256;
+  std::string source_node;             // the node that received the upload
   bool probed = false;
   codec::probe_result source;          // valid when probed
   std::vector<codec::rung> rungs;      // the ladder, fixed after probing
@@ -58,7 +59,19 @@ struct video_record {
   std::vector<uint8_t> chunk_done;     // per chunk: 1 once encoded
   bool audio_done = false;
   std::vector<codec::rendition> renditions; // after packaging
-  std::string master;                  // master playlist, relative
+  std::string master;                  // master playlist (CMAF), relative
+  std::string master_ts;               // HLS with MPEG-TS segments
+  std::string dash;                    // DASH manifest
+  // Ingest options.
+  double clip_start_s = 0;             // cut the source from here...
+  double clip_duration_s = 0;          // ...for this long (0: to the end)
+  int32_t priority = 0;                // -10..10: higher is scheduled first
+  // Progress.
+  int64_t playable_ms = 0;             // when the start became playable
+  bool images_done = false;            // poster, screenshots, storyboard
+  double poster_time_s = -1;           // where the poster was taken
+  int32_t screenshots = 0;
+  codec::storyboard_result storyboard;
   std::vector<file_record> files;      // published media
   std::vector<state_change> history;
 };

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/video.hpp"
 #include "ops/util.hpp"
 
@@ -24,16 +25,60 @@ namespace {
 struct script {
   std::mutex mtx;
   std::vector<task> seen;
-  int fail_chunk = -1; // this chunk's task reports an error
+  std::vector<std::string> packaged; // what the packager was handed, in order
+  int fail_chunk = -1;  // this chunk's task reports an error
+  bool hold_first = false; // chunk 0 is answered only after the last chunk
   std::vector<task> all() {
     std::lock_guard<std::mutex> g{mtx};
     return seen;
+  }
+  std::vector<std::string> packager_log() {
+    std::lock_guard<std::mutex> g{mtx};
+    return packaged;
+  }
+  void note(std::string what) {
+    std::lock_guard<std::mutex> g{mtx};
+    packaged.push_back(std::move(what));
   }
 };
 
 struct mock_state {
   static inline const char* name = "mock_scheduler";
+  caf::typed_response_promise<task_result> held;
+  task_result held_result;
 };
+
+struct mock_packager_state {
+  static inline const char* name = "mock_packager";
+};
+
+/// Records what it is handed; the start is playable after chunk 0.
+packager_actor::behavior_type
+mock_packager(packager_actor::stateful_pointer<mock_packager_state>,
+              std::shared_ptr<script> s, codec::package_job job) {
+  fs::create_directories(job.out_dir);
+  return {
+    [s](caf::add_atom, audio_atom) -> caf::result<bool> {
+      s->note("audio");
+      return false;
+    },
+    [s](caf::add_atom, int32_t index) -> caf::result<bool> {
+      s->note("chunk " + std::to_string(index));
+      return true;
+    },
+    [s, job](finish_atom) -> caf::result<codec::package_result> {
+      s->note("finish");
+      std::ofstream{job.out_dir + "/master-cmaf.m3u8"} << "#EXTM3U\n";
+      codec::package_result r;
+      codec::rendition rung;
+      rung.name = "360p";
+      rung.width = 640;
+      rung.height = 360;
+      r.renditions = {rung};
+      return r;
+    },
+  };
+}
 
 codec::probe_result fake_probe() {
   codec::probe_result p;
@@ -55,10 +100,10 @@ codec::probe_result fake_probe() {
 }
 
 scheduler_actor::behavior_type
-mock_scheduler(scheduler_actor::stateful_pointer<mock_state>,
+mock_scheduler(scheduler_actor::stateful_pointer<mock_state> self,
                std::shared_ptr<script> s) {
   return {
-    [s](submit_atom, task& t) -> caf::result<task_result> {
+    [self, s](submit_atom, task& t) -> caf::result<task_result> {
       {
         std::lock_guard<std::mutex> g{s->mtx};
         s->seen.push_back(t);
@@ -80,18 +125,24 @@ mock_scheduler(scheduler_actor::stateful_pointer<mock_state>,
           for (auto& out : t.chunk.outputs)
             std::ofstream{out} << "packets";
           r.stats.frames = 50;
+          if (s->hold_first && t.index == 0) {
+            self->state.held = self->make_response_promise<task_result>();
+            self->state.held_result = r;
+            return self->state.held;
+          }
+          if (s->hold_first && t.index == 2)
+            self->state.held.deliver(self->state.held_result);
           break;
         case task_kind::audio:
           std::ofstream{t.audio_output} << "aac";
           break;
-        case task_kind::package:
-          std::ofstream{t.package.out_dir + "/master.m3u8"} << "#EXTM3U\n";
-          r.package.master = "master.m3u8";
-          codec::rendition rung;
-          rung.name = "360p";
-          rung.width = 640;
-          rung.height = 360;
-          r.package.renditions = {rung};
+        case task_kind::images:
+          fs::create_directories(t.images_dir + "/screenshots");
+          for (auto name : {"poster.jpg", "poster_thumb.jpg", "sprite.jpg",
+                            "sprite.vtt", "screenshots/1.jpg"})
+            std::ofstream{t.images_dir + "/" + name} << "image";
+          r.images.screenshots = 1;
+          r.images.poster_time_s = 1.5;
           break;
       }
       return r;
@@ -99,6 +150,7 @@ mock_scheduler(scheduler_actor::stateful_pointer<mock_state>,
     [](stats_atom) -> caf::result<int64_t, int64_t> {
       return {int64_t{0}, int64_t{0}};
     },
+    [](caf::delete_atom, const std::string&) {},
   };
 }
 
@@ -121,6 +173,10 @@ struct fixture {
     ctx.blobs = blobs.get();
     ctx.config.chunk_seconds = 2;
     ctx.config.segment_seconds = 2;
+    ctx.make_packager = [s = s](caf::local_actor* parent,
+                                codec::package_job job) {
+      return parent->spawn<caf::linked>(mock_packager, s, std::move(job));
+    };
     cfg.add_message_types<caf::id_block::reel>();
     sys = std::make_unique<caf::actor_system>(cfg);
   }
@@ -174,11 +230,14 @@ BOOST_FIXTURE_TEST_CASE(walks_every_state_to_ready, fixture) {
     walk.push_back(h.state);
   BOOST_TEST(walk == (std::vector<std::string>{"probing", "transcoding",
                                                 "packaging", "ready"}));
-  // Probe first, then audio and every chunk in order, then packaging.
+  // Probe first, then audio and every chunk in order, then the images.
   auto tasks = s->all();
   BOOST_REQUIRE(tasks.size() == 1u + 1u + end.chunks.size() + 1u);
-  BOOST_TEST((tasks.front().kind == task_kind::probe));
-  BOOST_TEST((tasks.back().kind == task_kind::package));
+  BOOST_TEST((tasks[0].kind == task_kind::probe));
+  BOOST_TEST((tasks[1].kind == task_kind::audio));
+  BOOST_TEST((tasks.back().kind == task_kind::images));
+  BOOST_TEST(tasks[1].priority > tasks[2].priority); // audio before chunks
+  BOOST_TEST(tasks.back().priority < tasks[2].priority); // images last
   int expect = 0;
   for (auto& t : tasks)
     if (t.kind == task_kind::chunk) {
@@ -186,12 +245,34 @@ BOOST_FIXTURE_TEST_CASE(walks_every_state_to_ready, fixture) {
       BOOST_TEST(t.chunk.outputs.size() == end.rungs.size());
       BOOST_TEST(t.chunk.part.start_pts == end.chunks[t.index].start_pts);
     }
-  BOOST_TEST(end.chunks.size() == 3u); // 6 s in chunks of 2 s
-  BOOST_TEST(end.master == "master.m3u8");
-  BOOST_REQUIRE(end.files.size() == 1u);
-  BOOST_TEST(end.files[0].name == "master.m3u8");
+  // 6 s: a first chunk of one segment (2 s) for early playback, then 2 s
+  // chunks.
+  BOOST_TEST(end.chunks.size() == 3u);
+  BOOST_TEST(s->packager_log()
+             == (std::vector<std::string>{"audio", "chunk 0", "chunk 1",
+                                          "chunk 2", "finish"}));
+  // Playable (after chunk 0) before ready.
+  BOOST_TEST(end.playable_ms > 0);
+  BOOST_TEST(end.playable_ms <= end.history.back().at_ms);
+  BOOST_TEST(end.master == "master-cmaf.m3u8");
+  // The images moved into the media directory and are indexed.
+  BOOST_TEST(fs::exists(blobs->media_dir(v.id) + "/poster.jpg"));
+  BOOST_TEST(fs::exists(blobs->media_dir(v.id) + "/screenshots/1.jpg"));
+  BOOST_TEST(end.files.size() == 6u);
+  BOOST_TEST(end.screenshots == 1);
   // Intermediate files are gone once ready.
   BOOST_TEST(!fs::exists(blobs->work_dir(v.id)));
+}
+
+BOOST_FIXTURE_TEST_CASE(chunks_are_packaged_in_order_whatever_order_they_end, fixture) {
+  s->hold_first = true;
+  auto v = fresh();
+  run(v);
+  auto end = wait_terminal(v.id);
+  BOOST_TEST(end.state == states::ready);
+  BOOST_TEST(s->packager_log()
+             == (std::vector<std::string>{"audio", "chunk 0", "chunk 1",
+                                          "chunk 2", "finish"}));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_failed_chunk_fails_the_video_with_a_reason, fixture) {
@@ -212,7 +293,7 @@ BOOST_FIXTURE_TEST_CASE(resume_skips_chunks_already_done, fixture) {
   v.probed = true;
   v.source = fake_probe();
   v.rungs = codec::ladder_for(v.source);
-  v.chunks = codec::plan_chunks(v.source, 2, 2);
+  v.chunks = codec::plan_chunks(v.source, 2, 2, {}, 2);
   BOOST_REQUIRE(v.chunks.size() == 3u);
   v.chunk_done = {1, 1, 1};
   v.audio_done = true;
@@ -230,10 +311,75 @@ BOOST_FIXTURE_TEST_CASE(resume_skips_chunks_already_done, fixture) {
   std::vector<std::pair<int, int>> kinds; // (kind, index)
   for (auto& t : s->all())
     kinds.emplace_back(static_cast<int>(t.kind), t.index);
-  // Audio (its file is missing) and chunk 1 run again; nothing else.
+  // Audio (its file is missing), chunk 1 and the images run again; the
+  // packager is handed everything again, in order.
   std::vector<std::pair<int, int>> want{
     {static_cast<int>(task_kind::audio), 0},
     {static_cast<int>(task_kind::chunk), 1},
-    {static_cast<int>(task_kind::package), 0}};
+    {static_cast<int>(task_kind::images), 0}};
   BOOST_TEST(kinds == want);
+  BOOST_TEST(s->packager_log()
+             == (std::vector<std::string>{"audio", "chunk 0", "chunk 1",
+                                          "chunk 2", "finish"}));
+}
+
+BOOST_AUTO_TEST_CASE(scheduler_runs_by_priority_and_cancels_deleted_videos) {
+  caf::actor_system_config cfg;
+  cfg.add_message_types<caf::id_block::reel>();
+  caf::actor_system sys{cfg};
+  auto sched = sys.spawn(scheduler, scheduler_config{1});
+  // Probes of files that do not exist: quick, and they fail with a reason.
+  auto make = [](std::string video, int32_t priority, uint64_t id) {
+    task t;
+    t.id = id;
+    t.video_id = std::move(video);
+    t.kind = task_kind::probe;
+    t.priority = priority;
+    t.source = "/nonexistent/" + std::to_string(id);
+    return t;
+  };
+  std::mutex mtx;
+  std::vector<std::pair<uint64_t, std::string>> done; // (id, error)
+  auto client_actor = sys.spawn([&](caf::event_based_actor* client) -> caf::behavior {
+    // The first occupies the single worker; the others queue behind it.
+    for (auto [video, prio, id] :
+         {std::tuple{"a", 0, 1}, std::tuple{"b", 0, 2},
+          std::tuple{"c", 5, 3}, std::tuple{"b", 9, 4},
+          std::tuple{"d", 1, 5}})
+      client->request(sched, caf::infinite, submit_atom::value,
+                      make(video, prio, id))
+        .then([&](task_result& r) {
+          std::lock_guard<std::mutex> g{mtx};
+          done.emplace_back(r.id, r.error);
+        });
+    client->send(sched, caf::delete_atom::value, std::string{"b"});
+    return {[](int) {}}; // stays until the test ends it
+  });
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> g{mtx};
+      if (done.size() == 5)
+        break;
+    }
+    std::this_thread::sleep_for(25ms);
+  }
+  std::lock_guard<std::mutex> g{mtx};
+  BOOST_REQUIRE_MESSAGE(done.size() == 5u, "done: " << done.size());
+  // b's queued tasks are cancelled at once, then the rest run by priority:
+  // 1 was already running, then c (5), then d (1).
+  std::vector<uint64_t> order;
+  for (auto& [id, error] : done) {
+    order.push_back(id);
+    if (id == 2 || id == 4)
+      BOOST_TEST(error == "cancelled: the video was deleted");
+    else
+      BOOST_TEST(error.find("cancelled") == std::string::npos, error);
+  }
+  BOOST_TEST(order.back() == 5u);
+  auto pos = [&](uint64_t id) {
+    return std::find(order.begin(), order.end(), id) - order.begin();
+  };
+  BOOST_TEST(pos(3) < pos(5));
+  caf::anon_send_exit(sched, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(client_actor, caf::exit_reason::user_shutdown);
 }

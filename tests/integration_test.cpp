@@ -93,7 +93,7 @@ BOOST_AUTO_TEST_CASE(upload_transcode_and_play) {
   std::vector<std::string> rungs;
   for (auto& r : v.j["ladder"])
     rungs.push_back(r["name"]);
-  BOOST_TEST(rungs == (std::vector<std::string>{"720p", "480p", "360p"}));
+  BOOST_TEST(rungs == (std::vector<std::string>{"720p", "480p", "360p", "240p"}));
   auto master = v.j["playback"]["hls"].get<std::string>();
   BOOST_TEST(master == node().base() + "/media/" + id + "/master.m3u8");
 
@@ -105,18 +105,18 @@ BOOST_AUTO_TEST_CASE(upload_transcode_and_play) {
   BOOST_TEST(m->get_header_value("Content-Type")
              == "application/vnd.apple.mpegurl");
   BOOST_TEST(m->get_header_value("Access-Control-Allow-Origin") == "*");
-  for (auto res : {"1280x720", "854x480", "640x360"})
-    BOOST_TEST(m->body.find(std::string{"RESOLUTION="} + res)
-                 != std::string::npos,
-               res);
+  auto w240 = std::to_string(v.j["ladder"][3]["width"].get<int>()) + "x240";
+  for (std::string res : {"1280x720", "854x480", "640x360", w240.c_str()})
+    BOOST_TEST(m->body.find("RESOLUTION=" + res) != std::string::npos, res);
   std::regex inf{R"(#EXT-X-STREAM-INF:BANDWIDTH=\d+,.*CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2")"};
   BOOST_TEST(std::distance(std::sregex_iterator(m->body.begin(), m->body.end(), inf),
                            std::sregex_iterator())
-             == 3);
+             == 4);
 
   // Every rung, played through HTTP: right size, every source frame, audio.
   std::map<std::string, std::pair<int, int>> sizes{
-    {"720p", {1280, 720}}, {"480p", {854, 480}}, {"360p", {640, 360}}};
+    {"720p", {1280, 720}}, {"480p", {854, 480}}, {"360p", {640, 360}},
+    {"240p", {v.j["ladder"][3]["width"].get<int>(), 240}}};
   for (auto& r : v.j["renditions"]) {
     if (r["name"] == "audio")
       continue;
@@ -325,4 +325,34 @@ BOOST_AUTO_TEST_CASE(metrics_count_what_happened) {
   std::regex frames{R"(reel_transcode_frames_total\{rung="720p"\} (\d+))"};
   BOOST_REQUIRE(std::regex_search(m.body, match, frames));
   BOOST_TEST(std::stol(match[1]) >= 100);
+}
+
+BOOST_AUTO_TEST_CASE(reelctl_talks_to_the_node) {
+  auto ctl = [](const std::string& args) {
+    return sh(std::string{REEL_BUILD_DIR} + "/reelctl --server " + node().base()
+              + " --key " + reeld_process::key + " " + args + " 2>&1; echo \"rc=$?\"");
+  };
+  auto status = ctl("status").second;
+  BOOST_TEST(status.find("rc=0") != std::string::npos, status);
+  BOOST_TEST(status.find("videos") != std::string::npos);
+  auto nodes = ctl("nodes").second;
+  BOOST_TEST(nodes.find("up") != std::string::npos, nodes);
+  auto list = ctl("videos list --json").second;
+  BOOST_TEST(list.find("\"pagination\"") != std::string::npos);
+  auto id = upload_ok(make_clip(clips(), "ctl.mp4", 320, 240, 1));
+  node().wait_terminal(id);
+  auto show = ctl("videos show " + id).second;
+  BOOST_TEST(show.find("ready") != std::string::npos, show);
+  BOOST_TEST(show.find("history") != std::string::npos);
+  // Exit codes a script can trust.
+  BOOST_TEST(ctl("videos show 9c1fa5c4-a8f1-4b2e-9d6e-1c8a0b9e2d7f").second.find("rc=1")
+             != std::string::npos);
+  BOOST_TEST(ctl("frobnicate").second.find("rc=2") != std::string::npos);
+  auto away = sh(std::string{REEL_BUILD_DIR}
+                 + "/reelctl --server http://127.0.0.1:1 status 2>&1; echo \"rc=$?\"");
+  BOOST_TEST(away.second.find("rc=3") != std::string::npos, away.second);
+  auto bad_key = sh(std::string{REEL_BUILD_DIR} + "/reelctl --server " + node().base()
+                    + " --key nope status 2>&1; echo \"rc=$?\"");
+  BOOST_TEST(bad_key.second.find("rc=1") != std::string::npos);
+  BOOST_TEST(bad_key.second.find("401") != std::string::npos);
 }

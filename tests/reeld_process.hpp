@@ -223,6 +223,11 @@ public:
     pid_ = -1;
   }
 
+  /// Pauses (SIGSTOP) or resumes (SIGCONT) the process: a hung node.
+  void pause() { ::kill(pid_, SIGSTOP); }
+  void resume() { ::kill(pid_, SIGCONT); }
+  bool running() const { return pid_ > 0; }
+
   /// Keeps the data directory after this object is gone.
   void keep_data() { owns_data_ = false; }
 

@@ -1,0 +1,307 @@
+// Several real reeld processes on 127.0.0.1 form one cluster: any node
+// answers for every video, chunks are encoded on every node, and nodes that
+// die, hang, drain or restart lose nothing.
+#define BOOST_TEST_MODULE cluster_process
+#include <boost/test/unit_test.hpp>
+
+#include "tests/reeld_process.hpp"
+
+#include <regex>
+
+using namespace reel::test;
+
+namespace {
+
+const std::string& clips() {
+  static std::string dir = temp_dir("cluster-clips");
+  return dir;
+}
+
+/// A cluster of `n` nodes on loopback: node 0 first, the others join it.
+struct cluster {
+  std::vector<uint16_t> cluster_ports;
+  std::vector<std::string> data;
+  std::vector<std::unique_ptr<reeld_process>> nodes;
+
+  explicit cluster(int n) {
+    for (int i = 0; i < n; ++i) {
+      cluster_ports.push_back(free_port());
+      data.push_back(temp_dir("cluster-n" + std::to_string(i)));
+    }
+    for (int i = 0; i < n; ++i)
+      start(i);
+    wait_members(n);
+  }
+
+  ~cluster() {
+    for (auto& n : nodes)
+      if (n)
+        n->stop();
+    for (auto& d : data)
+      std::filesystem::remove_all(d);
+  }
+
+  std::vector<std::string> args(int i) const {
+    std::vector<std::string> a{"--node-id", "n" + std::to_string(i),
+                               "--cluster-listen",
+                               "127.0.0.1:" + std::to_string(cluster_ports[i]),
+                               "--workers", "1"};
+    for (size_t j = 0; j < cluster_ports.size(); ++j)
+      if (static_cast<int>(j) != i) {
+        a.push_back("--join");
+        a.push_back("127.0.0.1:" + std::to_string(cluster_ports[j]));
+      }
+    return a;
+  }
+
+  void start(int i) {
+    if (static_cast<int>(nodes.size()) <= i)
+      nodes.resize(i + 1);
+    nodes[i] = std::make_unique<reeld_process>(args(i), data[i]);
+    nodes[i]->keep_data();
+  }
+
+  reeld_process& at(int i) { return *nodes[i]; }
+
+  /// Each running node's view: node id -> state.
+  std::map<std::string, std::string> view(int i) {
+    std::map<std::string, std::string> out;
+    auto a = at(i).request("GET", "/v1/admin/nodes");
+    for (auto& m : a.j["data"])
+      out[m["node"]] = m["state"];
+    return out;
+  }
+
+  /// Waits until node `i` sees `want` for every listed node.
+  bool wait_view(int i, std::map<std::string, std::string> want,
+                 std::chrono::seconds timeout = 30s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto v = view(i);
+      bool ok = true;
+      for (auto& [id, state] : want)
+        ok = ok && v[id] == state;
+      if (ok)
+        return true;
+      std::this_thread::sleep_for(200ms);
+    }
+    return false;
+  }
+
+  void wait_members(int n) {
+    std::map<std::string, std::string> all;
+    for (int i = 0; i < n; ++i)
+      all["n" + std::to_string(i)] = "up";
+    for (int i = 0; i < n; ++i)
+      BOOST_REQUIRE_MESSAGE(wait_view(i, all), "node " << i << " sees "
+                                                        << view(i).size());
+  }
+
+  /// Nodes that hold the whole media of a video.
+  int holders(const json& v) {
+    int n = 0;
+    for (auto& d : data) {
+      bool all = !v["files"].empty();
+      for (auto& f : v["files"])
+        all = all && std::filesystem::exists(d + "/media/" + v["id"].get<std::string>()
+                                             + "/" + f["name"].get<std::string>());
+      n += all ? 1 : 0;
+    }
+    return n;
+  }
+};
+
+double metric(reeld_process& n, const std::string& series) {
+  auto m = n.request("GET", "/metrics", "");
+  auto at = m.body.find(series + " ");
+  if (at == std::string::npos)
+    return 0;
+  return std::stod(m.body.substr(at + series.size() + 1));
+}
+
+std::string upload(reeld_process& n, const std::string& file) {
+  auto a = n.upload(file);
+  BOOST_REQUIRE_MESSAGE(a.status == 202, a.body);
+  return a.j["data"]["id"];
+}
+
+long frames_of(reeld_process& n, const std::string& id) {
+  return ffprobe(n.base() + "/media/" + id + "/master-cmaf.m3u8").frames;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(three_nodes_one_service) {
+  cluster c{3};
+  auto clip = make_clip(clips(), "spread.mp4", 640, 360, 24);
+  auto id = upload(c.at(0), clip);
+  auto v = c.at(2).wait_terminal(id, 180s);
+  BOOST_REQUIRE_MESSAGE(v["state"] == "ready", v.dump());
+  // Chunks were encoded on every node.
+  for (int i = 0; i < 3; ++i)
+    BOOST_TEST(metric(c.at(i), "reel_scheduler_tasks_run_total{kind=\"chunk\"}") >= 1,
+               "node " << i);
+  // Every node answers for it and plays it, whoever holds the media.
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.at(i).request("GET", "/v1/videos/" + id);
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.j["state"] == "ready");
+    BOOST_TEST(frames_of(c.at(i), id) == 600, "node " << i);
+  }
+  BOOST_TEST(c.holders(v) >= 2);
+  // Keys made on one node work on all.
+  auto k = c.at(1).request("POST", "/v1/keys", reeld_process::key,
+                           R"({"tenant": "acme"})");
+  BOOST_REQUIRE(k.status == 201);
+  std::this_thread::sleep_for(500ms);
+  auto acme = c.at(2).request("GET", "/api/client/v1/uploads", k.j["key"]);
+  BOOST_TEST(acme.status == 200);
+  BOOST_TEST(acme.j["data"].empty());
+}
+
+BOOST_AUTO_TEST_CASE(owner_killed_mid_transcode) {
+  cluster c{3};
+  auto clip = make_clip(clips(), "failover.mp4", 640, 360, 30);
+  auto id = upload(c.at(0), clip);
+  // Kill the owner once transcoding runs, some chunks done, not all.
+  auto v = c.at(0).wait_video(id, [](const json& v) {
+    return v["state"] == "transcoding" && v["progress"]["chunks_done"] >= 1;
+  });
+  BOOST_REQUIRE(v["state"] == "transcoding");
+  BOOST_TEST(v["progress"]["chunks_done"] < v["progress"]["chunks_total"]);
+  std::string owner_id = v["placement"]["owner"];
+  int owner = std::stoi(owner_id.substr(1));
+  c.at(owner).kill9();
+  int other = (owner + 1) % 3;
+  // The next node of the placement takes it over.
+  auto taken = c.at(other).wait_video(id, [&](const json& v) {
+    return v["placement"]["owner"] != owner_id;
+  });
+  BOOST_TEST(taken["placement"]["owner"] != owner_id);
+  auto end = c.at(other).wait_terminal(id, 240s);
+  BOOST_REQUIRE_MESSAGE(end["state"] == "ready", end.dump());
+  for (int i = 0; i < 3; ++i)
+    if (i != owner)
+      BOOST_TEST(frames_of(c.at(i), id) == 750, "node " << i);
+}
+
+BOOST_AUTO_TEST_CASE(node_killed_after_ready_loses_nothing) {
+  cluster c{3};
+  std::vector<std::string> ids;
+  for (int k = 0; k < 3; ++k)
+    ids.push_back(upload(c.at(k), make_clip(clips(), "keep" + std::to_string(k) + ".mp4",
+                                            320, 240, 4)));
+  std::vector<json> videos;
+  for (auto& id : ids) {
+    auto v = c.at(0).wait_terminal(id, 120s);
+    BOOST_REQUIRE(v["state"] == "ready");
+    videos.push_back(v);
+  }
+  for (auto& v : videos)
+    BOOST_TEST(c.holders(v) >= 2);
+  c.at(1).kill9();
+  BOOST_REQUIRE(c.wait_view(0, {{"n1", "down"}}));
+  for (auto& id : ids) {
+    BOOST_TEST(frames_of(c.at(0), id) == 100);
+    BOOST_TEST(frames_of(c.at(2), id) == 100);
+  }
+  // Replication returns to R = 2 among the survivors.
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  bool back = false;
+  while (!back && std::chrono::steady_clock::now() < deadline) {
+    back = true;
+    for (auto& v : videos) {
+      int n = 0;
+      for (int i : {0, 2}) {
+        bool all = true;
+        for (auto& f : v["files"])
+          all = all && std::filesystem::exists(c.data[i] + "/media/" + v["id"].get<std::string>()
+                                               + "/" + f["name"].get<std::string>());
+        n += all ? 1 : 0;
+      }
+      back = back && n >= 2;
+    }
+    std::this_thread::sleep_for(500ms);
+  }
+  BOOST_TEST(back);
+}
+
+BOOST_AUTO_TEST_CASE(hung_node_is_routed_around_and_comes_back) {
+  cluster c{3};
+  c.at(2).pause();
+  BOOST_TEST(c.wait_view(0, {{"n2", "down"}}, 20s));
+  // Work goes on without it.
+  auto id = upload(c.at(0), make_clip(clips(), "hung.mp4", 320, 240, 8));
+  auto v = c.at(1).wait_terminal(id, 120s);
+  BOOST_TEST(v["state"] == "ready");
+  BOOST_TEST(frames_of(c.at(0), id) == 200);
+  c.at(2).resume();
+  BOOST_TEST(c.wait_view(0, {{"n2", "up"}}, 30s));
+  BOOST_TEST(c.wait_view(2, {{"n0", "up"}, {"n1", "up"}}, 30s));
+  // It answers again, for the video made while it was away too.
+  auto seen = c.at(2).wait_video(id, [](const json& v) { return v["state"] == "ready"; }, 30s);
+  BOOST_TEST(seen["state"] == "ready");
+  BOOST_TEST(frames_of(c.at(2), id) == 200);
+  // Exactly one record, no duplicate.
+  auto list = c.at(2).request("GET", "/v1/videos?limit=100");
+  int count = 0;
+  for (auto& x : list.j["data"])
+    count += x["id"] == id ? 1 : 0;
+  BOOST_TEST(count == 1);
+}
+
+BOOST_AUTO_TEST_CASE(whole_cluster_restarts) {
+  cluster c{3};
+  auto id = upload(c.at(1), make_clip(clips(), "restart.mp4", 320, 240, 4));
+  BOOST_REQUIRE(c.at(1).wait_terminal(id, 120s)["state"] == "ready");
+  for (auto& n : c.nodes)
+    n->stop();
+  for (int i = 0; i < 3; ++i)
+    c.start(i);
+  c.wait_members(3);
+  for (int i = 0; i < 3; ++i)
+    BOOST_TEST(frames_of(c.at(i), id) == 100);
+}
+
+BOOST_AUTO_TEST_CASE(drain_then_stop_loses_nothing) {
+  cluster c{3};
+  std::vector<std::string> ids;
+  for (int k = 0; k < 3; ++k)
+    ids.push_back(upload(c.at(k), make_clip(clips(), "drain" + std::to_string(k) + ".mp4",
+                                            320, 240, 4)));
+  for (auto& id : ids)
+    BOOST_REQUIRE(c.at(0).wait_terminal(id, 120s)["state"] == "ready");
+  auto d = c.at(0).request("POST", "/v1/admin/nodes/n2/drain", reeld_process::key, "{}");
+  BOOST_REQUIRE_MESSAGE(d.status == 200, d.body);
+  BOOST_TEST(d.j["state"] == "draining");
+  BOOST_TEST(c.wait_view(1, {{"n2", "draining"}}));
+  // While it drains, requests keep working everywhere.
+  for (int i = 0; i < 3; ++i)
+    for (auto& id : ids)
+      BOOST_TEST(c.at(i).request("GET", "/v1/videos/" + id).status == 200);
+  // Its replicas move to the others; then it can stop.
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  bool moved = false;
+  while (!moved && std::chrono::steady_clock::now() < deadline) {
+    moved = true;
+    for (auto& id : ids) {
+      auto v = c.at(0).request("GET", "/v1/videos/" + id).j;
+      int n = 0;
+      for (int i : {0, 1}) {
+        bool all = true;
+        for (auto& f : v["files"])
+          all = all && std::filesystem::exists(c.data[i] + "/media/" + id + "/"
+                                               + f["name"].get<std::string>());
+        n += all ? 1 : 0;
+      }
+      moved = moved && n >= 2;
+    }
+    std::this_thread::sleep_for(500ms);
+  }
+  BOOST_TEST(moved);
+  c.at(2).stop();
+  for (auto& id : ids) {
+    BOOST_TEST(frames_of(c.at(0), id) == 100);
+    BOOST_TEST(frames_of(c.at(1), id) == 100);
+  }
+}

@@ -85,7 +85,7 @@ typename Inspector::result_type inspect(Inspector& f, probe_result& x) {
   return f(caf::meta::type_name("probe_result"), x.container, x.duration_s,
            x.size_bytes, x.bit_rate, x.video_stream, x.video_codec, x.width,
            x.height, x.rotation, x.fps, x.tb_num, x.tb_den, x.start_pts,
-           x.end_pts, x.frame_count, x.keyframes, x.audio_stream,
+           x.end_pts, x.frame_count, x.frame_ticks, x.keyframes, x.audio_stream,
            x.audio_codec, x.audio_channels, x.audio_sample_rate);
 }
 

@@ -7,7 +7,7 @@ namespace reel::codec {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
   probe_result, container, duration_s, size_bytes, bit_rate, video_stream,
   video_codec, width, height, rotation, fps, tb_num, tb_den, start_pts,
-  end_pts, frame_count, keyframes, audio_stream, audio_codec, audio_channels,
+  end_pts, frame_count, frame_ticks, keyframes, audio_stream, audio_codec, audio_channels,
   audio_sample_rate)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(rung, name, width, height,
                                                 max_kbps, crf)

@@ -1466,6 +1466,19 @@ BOOST_AUTO_TEST_CASE(packaging_refuses_bad_jobs) {
   r = package_hls(job);
   BOOST_REQUIRE(!r);
   BOOST_TEST(reel::code_of(r.error()) == reel::ec::storage_error);
+
+  // Through the packager: a failure sticks, and says why.
+  auto p = packager::open(job);
+  BOOST_REQUIRE(p);
+  BOOST_TEST(reel::code_of((*p)->add_audio()) == reel::ec::invalid_argument);
+  BOOST_TEST(reel::code_of((*p)->add_chunk(1)) == reel::ec::invalid_argument);
+  auto err = (*p)->add_chunk(0);
+  BOOST_TEST(reel::code_of(err) == reel::ec::storage_error);
+  BOOST_TEST(reel::message_of(err).find("missing.pkt") != std::string::npos);
+  BOOST_TEST(reel::message_of((*p)->add_chunk(0)) == reel::message_of(err));
+  auto fin = (*p)->finish();
+  BOOST_REQUIRE(!fin);
+  BOOST_TEST(!(*p)->playable());
 }
 
 BOOST_AUTO_TEST_CASE(chunks_of_a_frame_or_two_still_join) {

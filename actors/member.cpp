@@ -44,11 +44,13 @@ void publish(self_ptr self, bool changed) {
     ++by_state[m.state];
   for (auto& [state, n] : by_state)
     metrics().cluster_nodes.Add({{"state", state}}).Set(n);
-  if (changed) {
+  if (changed && st.settled) {
     all.push_back(st.me);
     self->send(st.manager, members_atom::value, std::move(all));
   }
 }
+
+constexpr int64_t settle_ms = 3000;
 
 void set_state(self_ptr self, const std::string& id, const std::string& state) {
   auto i = self->state.known.find(id);
@@ -169,7 +171,12 @@ void tick(self_ptr self) {
   if (st.peers.empty())
     for (auto& [host, port] : st.seeds)
       connect(self, host, port);
-  publish(self, false);
+  if (!st.settled && (!st.peers.empty() || now - st.started_ms > settle_ms)) {
+    st.settled = true;
+    publish(self, true);
+  } else {
+    publish(self, false);
+  }
   self->delayed_send(self, tick_interval, caf::tick_atom::value);
 }
 
@@ -185,6 +192,8 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
   st.scheduler = std::move(scheduler);
   st.me = std::move(me);
   st.seeds = std::move(seeds);
+  st.started_ms = now_ms();
+  st.settled = st.seeds.empty(); // the first node has nobody to wait for
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& st = self->state;
     for (auto i = st.peers.begin(); i != st.peers.end(); ++i)

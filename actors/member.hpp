@@ -22,6 +22,11 @@ struct member_state {
   std::set<std::string> connecting;          // "host:port" under way
   std::vector<std::pair<std::string, uint16_t>> seeds; // --join
   int64_t last_disk_scan_ms = 0;
+  // Until a node has met the cluster (or waited a moment for it), it does
+  // not tell the video manager that it is alone: it would take every
+  // unfinished video over after a whole-cluster restart.
+  bool settled = false;
+  int64_t started_ms = 0;
 };
 
 /// This node's member of the cluster: joins through the seeds, gossips its

@@ -278,6 +278,20 @@ caf::expected<std::string> node::thumbnail(const std::string& id,
     return make_error(ec::invalid_argument,
                       "time must be between 0 and "
                         + std::to_string(length) + " seconds");
+  auto source = impl_->blobs->source_path(id);
+  std::error_code missing;
+  if (!std::filesystem::exists(source, missing) && impl_->ctx.replicator) {
+    // In a cluster the source may be on other nodes only.
+    auto where = impl_->view->placement(id);
+    where.insert(where.begin(), v->source_node);
+    std::vector<fetch_item> items{fetch_item{"sources/" + id + "/source",
+                                             v->source_sha256,
+                                             impl_->view->fetch_order(where)}};
+    auto got = impl_->ask<caf::ok_atom>(impl_->ctx.replicator,
+                                        fetch_atom::value, std::move(items));
+    if (!got)
+      return got.error();
+  }
   auto ms = static_cast<int64_t>(std::llround(at_seconds * 1000));
   auto dir = impl_->blobs->media_dir(id) + "/thumbnails";
   auto path = dir + "/" + std::to_string(ms) + ".jpg";

@@ -163,6 +163,9 @@ void start_probe(self_ptr self) {
            rec.chunks = codec::plan_chunks(rec.source, cfg.chunk_seconds,
                                            cfg.segment_seconds, clip_of(rec),
                                            cfg.segment_seconds);
+           // The end in small pieces, as many chunks as there are workers.
+           codec::split_tail(rec.chunks, rec.source,
+                             static_cast<size_t>(cfg.workers));
            rec.chunk_done.assign(rec.chunks.size(), 0);
            rec.audio_done = rec.source.audio_stream < 0;
            if (rec.rungs.empty() || rec.chunks.empty()) {
@@ -457,11 +460,10 @@ void publish(self_ptr self) {
     fail(self, message_of(files.error()));
     return;
   }
-  for (auto& f : *files)
-    if (auto err = fsync_path(blobs->media_dir(rec.id) + "/" + f.name)) {
-      fail(self, message_of(err));
-      return;
-    }
+  if (auto err = blobs->sync_media(rec.id)) {
+    fail(self, message_of(err));
+    return;
+  }
   rec.files = std::move(*files);
   if (rec.playable_ms == 0)
     rec.playable_ms = now_ms();

@@ -129,9 +129,12 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
     log::error("videos.scan_failed", {{"error", message_of(err)}});
   for (auto& [state, n] : counts)
     metrics().videos.Add({{"state", state}}).Set(static_cast<double>(n));
-  for (auto& rec : unfinished) {
+  // In a cluster the member says when this node knows who is there; the
+  // videos it owns are resumed then (rebalance).
+  bool clustered = !ctx->config.cluster_listen.empty();
+  for (auto& rec : clustered ? std::vector<video_record>{} : unfinished) {
     if (!should_run(self, rec))
-      continue; // another node's (it resumes it)
+      continue;
     log::info("video.resume", {{"video", rec.id}, {"state", rec.state}});
     start_video(self, std::move(rec));
   }

@@ -6,6 +6,7 @@
 
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <filesystem>
 
 namespace reel {
@@ -53,7 +54,11 @@ caf::expected<images_result> make_images(const task& t) {
     return err;
   auto length = clip_length(t);
   for (int i = 1; i <= 5; ++i) {
-    auto when = t.clip.start_s + length * (2 * i - 1) / 10.0;
+    // Spread over the video, each on the keyframe before its spot (one
+    // decoded picture per still).
+    auto when = codec::keyframe_time_before(
+      t.src, t.clip.start_s + length * (2 * i - 1) / 10.0,
+      t.clip.start_s + length * (i - 1) / 5.0);
     if (auto err = codec::write_poster(t.source, t.src, when, 1080,
                                        dir + "/screenshots/" + std::to_string(i)
                                          + ".jpg"))
@@ -158,7 +163,14 @@ worker(worker_actor::stateful_pointer<worker_state> self, worker_config cfg) {
       log::debug("task.start", {{"video", t.video_id},
                                 {"kind", to_string(t.kind)},
                                 {"index", std::to_string(t.index)}});
-      return execute(t, cfg);
+      auto start = std::chrono::steady_clock::now();
+      auto r = execute(t, cfg);
+      std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+      log::debug("task.end", {{"video", t.video_id},
+                              {"kind", to_string(t.kind)},
+                              {"index", std::to_string(t.index)},
+                              {"seconds", std::to_string(took.count())}});
+      return r;
     },
   };
 }

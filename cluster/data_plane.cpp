@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -253,6 +254,34 @@ void blob_server::stop() {
       w.join();
 }
 
+namespace {
+
+/// One fetch per destination at a time in this process: two would append
+/// to the same part file.
+std::shared_ptr<std::mutex> dest_lock(const std::string& dest) {
+  static std::mutex mtx;
+  static std::map<std::string, std::weak_ptr<std::mutex>> locks;
+  std::lock_guard<std::mutex> guard{mtx};
+  auto& weak = locks[dest];
+  auto strong = weak.lock();
+  if (!strong) {
+    strong = std::make_shared<std::mutex>();
+    weak = strong;
+  }
+  for (auto i = locks.begin(); i != locks.end();) // drop unused entries
+    i = i->second.expired() ? locks.erase(i) : std::next(i);
+  return strong;
+}
+
+caf::expected<fetch_stats> fetch_locked(const std::string& host, uint16_t port,
+                                        const std::string& secret,
+                                        const std::string& rel,
+                                        const std::string& dest,
+                                        const std::string& expected_sha256,
+                                        int timeout_ms);
+
+} // namespace
+
 caf::expected<fetch_stats> fetch_blob(const std::string& host, uint16_t port,
                                       const std::string& secret,
                                       const std::string& rel,
@@ -261,6 +290,29 @@ caf::expected<fetch_stats> fetch_blob(const std::string& host, uint16_t port,
                                       int timeout_ms) {
   if (!servable_path(rel))
     return make_error(ec::invalid_argument, "not a blob path: " + rel);
+  auto lock = dest_lock(dest);
+  std::lock_guard<std::mutex> guard{*lock};
+  // Another fetch may have brought it meanwhile.
+  std::error_code ec_;
+  if (fs::exists(dest, ec_)) {
+    if (expected_sha256.empty())
+      return fetch_stats{};
+    auto have = file_sha256(dest);
+    if (have && *have == expected_sha256)
+      return fetch_stats{};
+  }
+  return fetch_locked(host, port, secret, rel, dest, expected_sha256,
+                      timeout_ms);
+}
+
+namespace {
+
+caf::expected<fetch_stats> fetch_locked(const std::string& host, uint16_t port,
+                                        const std::string& secret,
+                                        const std::string& rel,
+                                        const std::string& dest,
+                                        const std::string& expected_sha256,
+                                        int timeout_ms) {
   auto part = dest + ".part";
   std::error_code ec_;
   fs::create_directories(fs::path{dest}.parent_path(), ec_);
@@ -292,8 +344,8 @@ caf::expected<fetch_stats> fetch_blob(const std::string& host, uint16_t port,
     auto size = get_be(head + 1, 8);
     if (offset > size) { // a stale part from another version: start over
       fs::remove(part, ec_);
-      return fetch_blob(host, port, secret, rel, dest, expected_sha256,
-                        timeout_ms);
+      return fetch_locked(host, port, secret, rel, dest, expected_sha256,
+                          timeout_ms);
     }
     std::ofstream out{part, std::ios::binary | std::ios::app};
     if (!out)
@@ -339,5 +391,7 @@ caf::expected<fetch_stats> fetch_blob(const std::string& host, uint16_t port,
   }
   return stats;
 }
+
+} // namespace
 
 } // namespace reel::cluster

@@ -49,11 +49,16 @@ std::optional<member_info> cluster_view::find(const std::string& id) const {
 
 std::vector<std::string> cluster_view::live() const {
   std::lock_guard<std::mutex> guard{mtx_};
+  // A suspect node (silent for a moment) keeps its place: only CAF's
+  // failure detection (down) or a drain moves its videos.
+  auto counts = [](const member_info& m) {
+    return m.state == "up" || m.state == "suspect";
+  };
   std::vector<std::string> out;
-  if (self_.state == "up")
+  if (counts(self_))
     out.push_back(self_.node_id);
   for (auto& m : others_)
-    if (m.state == "up")
+    if (counts(m))
       out.push_back(m.node_id);
   return out;
 }
@@ -76,7 +81,7 @@ bool cluster_view::has_quorum() const {
   size_t known = others_.size() + 1;
   size_t up = self_.state == "down" ? 0 : 1;
   for (auto& m : others_)
-    if (m.state == "up" || m.state == "draining")
+    if (m.state != "down")
       ++up;
   return up * 2 > known;
 }

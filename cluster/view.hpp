@@ -49,7 +49,7 @@ public:
   std::optional<member_info> find(const std::string& node_id) const;
   size_t replicas() const { return replicas_; }
 
-  /// Nodes that take work and ownership: state "up".
+  /// Nodes that take work and ownership: "up" or "suspect".
   std::vector<std::string> live() const;
   /// The owner then the replicas of a video, over the live nodes.
   std::vector<std::string> placement(const std::string& video_id) const;

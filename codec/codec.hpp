@@ -110,6 +110,14 @@ std::vector<chunk> plan_chunks(const probe_result& src, double chunk_seconds,
                                const clip_range& clip = {},
                                double first_chunk_seconds = 0);
 
+/// Splits the last `chunks` chunks of a plan (never the first) at every
+/// source keyframe inside them: a video ends in small pieces, so the last
+/// ones keep every worker busy instead of one worker finishing a whole
+/// chunk alone. The cuts become segment boundaries too (the same in every
+/// rung).
+void split_tail(std::vector<chunk>& plan, const probe_result& src,
+                size_t chunks);
+
 /// Encoding settings shared by every task. Default: x264 veryfast, 1 thread.
 struct encode_options {
   std::string preset = "veryfast";
@@ -251,6 +259,12 @@ caf::expected<package_result> package_hls(const package_job& job);
 caf::error write_poster(const std::string& source, const probe_result& src,
                         double at_seconds, int max_height,
                         const std::string& output);
+
+/// The time (source seconds) of the last keyframe at or before `at_s` that
+/// is not before `not_before_s`; `at_s` itself when there is none. A still
+/// taken there decodes one frame instead of a run from the keyframe.
+double keyframe_time_before(const probe_result& src, double at_s,
+                            double not_before_s);
 
 /// A representative frame for the poster, in source time inside the clip:
 /// of five candidates in the first half of the clip (never its first frame)

@@ -252,16 +252,23 @@ caf::error chunk_encoder::take(AVFrame* frame, int64_t pts) {
     upright_frame = std::move(*up);
     picture = upright_frame.get();
   }
+  // Rungs come largest first; each is scaled from the one before it when
+  // that is at least as large (a cascade: scaling 720p to 480p reads far
+  // fewer pixels than scaling the 1080p source to 480p again).
+  frame_ptr previous;
+  const AVFrame* from = picture;
   for (auto& enc : encoders_) {
+    if (from != picture && (from->width < enc.spec->width
+                            || from->height < enc.spec->height))
+      from = picture;
     frame_ptr scaled;
-    if (picture->format == AV_PIX_FMT_YUV420P &&
-        picture->width == enc.spec->width &&
-        picture->height == enc.spec->height) {
+    if (from->format == AV_PIX_FMT_YUV420P && from->width == enc.spec->width
+        && from->height == enc.spec->height) {
       scaled = make_frame();
-      if (int err = av_frame_ref(scaled.get(), picture); err < 0)
+      if (int err = av_frame_ref(scaled.get(), from); err < 0)
         return av_error(err, "referencing a frame");
     } else {
-      auto s = enc.scaler.scale(picture, enc.spec->width, enc.spec->height,
+      auto s = enc.scaler.scale(from, enc.spec->width, enc.spec->height,
                                 AV_PIX_FMT_YUV420P);
       if (!s)
         return s.error();
@@ -272,6 +279,8 @@ caf::error chunk_encoder::take(AVFrame* frame, int64_t pts) {
     scaled->key_frame = force_idr ? 1 : 0;
     if (auto err = encode_into(enc, scaled.get()))
       return err;
+    previous = std::move(scaled);
+    from = previous.get();
   }
   return {};
 }

@@ -183,4 +183,37 @@ std::vector<chunk> plan_chunks(const probe_result& src, double chunk_seconds,
   return result;
 }
 
+void split_tail(std::vector<chunk>& plan, const probe_result& src,
+                size_t chunks) {
+  if (plan.size() < 2 || chunks == 0)
+    return;
+  // Never the first chunk: it is short already, and chunk 0 is the start.
+  size_t from = plan.size() > chunks ? plan.size() - chunks : 1;
+  std::vector<chunk> out(plan.begin(), plan.begin() + from);
+  for (size_t i = from; i < plan.size(); ++i) {
+    const auto& c = plan[i];
+    // Cut at every source keyframe inside the chunk.
+    std::vector<int64_t> cuts{c.start_pts};
+    for (int64_t k : src.keyframes)
+      if (k > c.start_pts && k < c.end_pts)
+        cuts.push_back(k);
+    cuts.push_back(c.end_pts);
+    for (size_t j = 0; j + 1 < cuts.size(); ++j) {
+      chunk piece;
+      piece.start_pts = cuts[j];
+      piece.end_pts = cuts[j + 1];
+      // The piece starts a segment; the chunk's own segment starts inside
+      // it stay where they were.
+      piece.segment_starts.push_back(piece.start_pts);
+      for (int64_t s : c.segment_starts)
+        if (s > piece.start_pts && s < piece.end_pts)
+          piece.segment_starts.push_back(s);
+      out.push_back(std::move(piece));
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i].index = static_cast<int>(i);
+  plan = std::move(out);
+}
+
 } // namespace reel::codec

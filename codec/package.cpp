@@ -145,6 +145,27 @@ public:
 
   AVFormatContext* get() const { return ctx_.get(); }
 
+  /// Allocates a muxer of `format` with a video stream and, when `audio` is
+  /// given, an audio stream (else `a` stays null).
+  caf::error alloc_av(const char* format, const std::string& url,
+                      const packet_file_header& video,
+                      const packet_file_header* audio, AVStream*& v,
+                      AVStream*& a) {
+    if (auto err = alloc(format, url))
+      return err;
+    auto vs = add_stream(video);
+    if (!vs)
+      return vs.error();
+    v = *vs;
+    if (audio != nullptr) {
+      auto as = add_stream(*audio);
+      if (!as)
+        return as.error();
+      a = *as;
+    }
+    return {};
+  }
+
   caf::expected<AVStream*> add_stream(const packet_file_header& h) {
     AVStream* st = avformat_new_stream(ctx_.get(), nullptr);
     if (st == nullptr)
@@ -316,19 +337,7 @@ public:
   caf::error open(const packet_file_header& video,
                   const packet_file_header* audio, const std::string& what) {
     what_ = what;
-    if (auto err = out_.alloc("mpegts", what))
-      return err;
-    auto v = out_.add_stream(video);
-    if (!v)
-      return v.error();
-    video_ = *v;
-    if (audio != nullptr) {
-      auto a = out_.add_stream(*audio);
-      if (!a)
-        return a.error();
-      audio_ = *a;
-    }
-    return {};
+    return out_.alloc_av("mpegts", what, video, audio, video_, audio_);
   }
 
   caf::error begin(const std::string& path) {
@@ -381,18 +390,8 @@ public:
   caf::error open(const std::string& path, const packet_file_header& video,
                   const packet_file_header* audio) {
     path_ = path;
-    if (auto err = out_.alloc("mp4", path))
+    if (auto err = out_.alloc_av("mp4", path, video, audio, video_, audio_))
       return err;
-    auto v = out_.add_stream(video);
-    if (!v)
-      return v.error();
-    video_ = *v;
-    if (audio != nullptr) {
-      auto a = out_.add_stream(*audio);
-      if (!a)
-        return a.error();
-      audio_ = *a;
-    }
     if (auto err = out_.open_file(path))
       return err;
     AVDictionary* opts = nullptr;

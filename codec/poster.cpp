@@ -279,6 +279,20 @@ constexpr int max_storyboard_tiles = 1000;
 
 } // namespace
 
+double keyframe_time_before(const probe_result& src, double at_s,
+                            double not_before_s) {
+  const double tb = tick_seconds(src);
+  auto to_pts = [&](double s) {
+    return src.start_pts + static_cast<int64_t>(std::llround(s / tb));
+  };
+  auto target = to_pts(at_s);
+  auto floor_pts = to_pts(not_before_s);
+  auto it = std::upper_bound(src.keyframes.begin(), src.keyframes.end(), target);
+  if (it == src.keyframes.begin() || *std::prev(it) < floor_pts)
+    return at_s;
+  return static_cast<double>(*std::prev(it) - src.start_pts) * tb;
+}
+
 caf::expected<double> choose_poster_time(const std::string& source,
                                          const probe_result& src,
                                          const clip_range& clip) {
@@ -299,6 +313,12 @@ caf::expected<double> choose_poster_time(const std::string& source,
   int64_t last_pts = std::numeric_limits<int64_t>::min();
   for (int i = 1; i <= candidates; ++i) {
     int64_t target = window->start + length * i / (2 * candidates);
+    // On the keyframe before it, when that is still past the previous
+    // candidate: one decoded picture per candidate.
+    auto lo = std::max(window->start + 1, last_pts + 1);
+    auto it = std::upper_bound(src.keyframes.begin(), src.keyframes.end(), target);
+    if (it != src.keyframes.begin() && *std::prev(it) >= lo)
+      target = *std::prev(it);
     auto pic = reader.at(target);
     if (!pic)
       return pic.error();

@@ -153,12 +153,8 @@ void observe(const std::string& route, const httplib::Response& res,
     rm = &i->second;
   }
   rm->duration->Observe(seconds);
-  // Streamed bodies (media) are not in res.body: their length is.
-  auto bytes = res.body.size();
-  if (bytes == 0 && res.has_header("Content-Length"))
-    bytes = std::strtoull(res.get_header_value("Content-Length").c_str(),
-                          nullptr, 10);
-  rm->bytes->Increment(static_cast<double>(bytes));
+  // Streamed bodies (media) count themselves as they are sent.
+  rm->bytes->Increment(static_cast<double>(res.body.size()));
   // httplib fills in 200 only after the handler, for handlers that set none.
   auto status = res.status == -1 ? 200 : res.status;
   m.http_requests.Add({{"route", route}, {"code", std::to_string(status)}})
@@ -211,7 +207,10 @@ void router::post(const std::string& pattern, const std::string& name,
     guarded(name, req, res, [&] {
       std::string body;
       bool too_large = false;
-      bool ok = reader([&](const char* data, size_t len) {
+      // No Content-Length and not chunked: there is no body to wait for.
+      bool has_body = req.has_header("Content-Length")
+                      || req.get_header_value("Transfer-Encoding") == "chunked";
+      bool ok = !has_body || reader([&](const char* data, size_t len) {
         if (body.size() + len > max_json_body) {
           too_large = true;
           return false;

@@ -98,10 +98,15 @@ void add_embed(router& r, node& n) {
                             "text/html; charset=utf-8");
             return;
           }
-          auto poster = n.config().public_url + "/media/" + v->id
-                        + "/poster.jpg";
-          auto body = "<video id=\"player\" controls playsinline poster=\""
-                      + html_escape(poster) + "\"></video>\n"
+          // The poster exists once the video is ready (it may play before).
+          auto poster = v->state == states::ready
+                          ? " poster=\"" + html_escape(n.config().public_url
+                                                       + "/media/" + v->id
+                                                       + "/poster.jpg")
+                              + "\""
+                          : std::string{};
+          auto body = "<video id=\"player\" controls playsinline" + poster
+                      + "></video>\n"
                       + R"(<script src="/player/hls.min.js"></script>
 <script>
 (function () {

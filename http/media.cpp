@@ -3,6 +3,7 @@
 
 #include "http/range.hpp"
 #include "http/routes.hpp"
+#include "ops/metrics.hpp"
 #include "storage/blob_store.hpp"
 
 #include <fcntl.h>
@@ -126,10 +127,12 @@ void add_media(router& r, node& n) {
                                + std::to_string(size));
               break;
           }
+          // Streamed bytes are counted as they go (res.body stays empty).
+          auto* sent = &metrics().http_response_bytes.Add({{"route", "media"}});
           res.set_content_provider(
             static_cast<size_t>(length), content_type(rel),
-            [file, first, length](size_t offset, size_t want,
-                                  httplib::DataSink& sink) {
+            [file, first, length, sent](size_t offset, size_t want,
+                                        httplib::DataSink& sink) {
               if (offset >= length)
                 return false;
               char buf[1 << 16];
@@ -139,6 +142,7 @@ void add_media(router& r, node& n) {
                                  static_cast<off_t>(first + offset));
               if (got <= 0)
                 return false; // file shrank or failed: end the response
+              sent->Increment(static_cast<double>(got));
               return sink.write(buf, static_cast<size_t>(got));
             });
         });

@@ -186,7 +186,7 @@ std::string node_usage() {
                            one and print it once)
   --max-upload-bytes N     largest accepted upload (default 21474836480)
   --workers N              transcode workers (default: number of cores)
-  --chunk-seconds S        transcode chunk length, cut at keyframes (default 8)
+  --chunk-seconds S        transcode chunk length, cut at keyframes (default 4)
   --segment-seconds S      HLS segment length (default 4)
   --preset NAME            x264 preset (default veryfast)
   --http-threads N         HTTP worker threads (default 16)

@@ -41,8 +41,9 @@ struct node_config {
   int64_t max_upload_bytes = int64_t{20} << 30;
   /// Transcode workers on this node. Default: number of cores.
   int workers = 0;
-  /// Target chunk length (cut at source keyframes). Default: 8 s.
-  double chunk_seconds = 8;
+  /// Target chunk length (cut at source keyframes). Default: 4 s: small
+  /// enough that the last chunks of a video keep every worker busy.
+  double chunk_seconds = 4;
   /// Target HLS segment length. Default: 4 s.
   double segment_seconds = 4;
   /// x264 preset. Default: veryfast.

@@ -181,10 +181,10 @@ int cmd_videos(const options& o) {
       std::printf("%s\n", a.body.dump(2).c_str());
       return 0;
     }
-    std::printf("%-36s  %-11s  %-8s  %-20s  %s\n", "ID", "STATE", "TENANT",
+    std::printf("%-36s  %-11s  %-8s  %-24s  %s\n", "ID", "STATE", "TENANT",
                 "CREATED", "FILE");
     for (auto& v : a.body["data"])
-      std::printf("%-36s  %-11s  %-8s  %-20s  %s\n", str(v["id"]).c_str(),
+      std::printf("%-36s  %-11s  %-8s  %-24s  %s\n", str(v["id"]).c_str(),
                   str(v["state"]).c_str(), str(v["tenant"]).c_str(),
                   str(v["created_at"]).c_str(), str(v["filename"]).c_str());
     std::printf("(%s of %s)\n", std::to_string(a.body["data"].size()).c_str(),

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -107,17 +109,39 @@ blob_store::index_media(const std::string& id) const {
        !err && it != fs::recursive_directory_iterator(); it.increment(err)) {
     if (!it->is_regular_file())
       continue;
-    auto sum = file_sha256(it->path().string());
-    if (!sum)
-      return sum.error();
     out.push_back(file_record{fs::relative(it->path(), base).string(),
-                              static_cast<int64_t>(it->file_size()), *sum});
+                              static_cast<int64_t>(it->file_size()), {}});
   }
   if (err)
     return fs_error("cannot list media of " + id, err);
+  // Digests on two threads: this runs once per video, at its very end, when
+  // the other core is often idle.
+  caf::error failure;
+  std::mutex mtx;
+  auto hash_from = [&](size_t first) {
+    for (size_t i = first; i < out.size(); i += 2) {
+      auto sum = file_sha256((base / out[i].name).string());
+      std::lock_guard<std::mutex> guard{mtx};
+      if (!sum) {
+        failure = sum.error();
+        return;
+      }
+      out[i].sha256 = std::move(*sum);
+    }
+  };
+  std::thread other{hash_from, size_t{1}};
+  hash_from(0);
+  other.join();
+  if (failure)
+    return failure;
   std::sort(out.begin(), out.end(),
             [](auto& a, auto& b) { return a.name < b.name; });
   return out;
+}
+
+caf::error blob_store::sync_media(const std::string& id) const {
+  // One syncfs for the file system instead of an fsync per file.
+  return syncfs_path(media_dir(id));
 }
 
 void blob_store::remove_video(const std::string& id) const {
@@ -142,6 +166,17 @@ int64_t blob_store::used_bytes() const {
       if (it->is_regular_file(err))
         total += static_cast<int64_t>(it->file_size(err));
   return total;
+}
+
+caf::error syncfs_path(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0)
+    return make_error(ec::storage_error, "cannot open " + path + " to sync");
+  int rc = ::syncfs(fd);
+  ::close(fd);
+  if (rc != 0)
+    return make_error(ec::storage_error, "syncfs failed for " + path);
+  return {};
 }
 
 caf::error fsync_path(const std::string& path) {

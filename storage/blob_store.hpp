@@ -42,6 +42,9 @@ public:
   /// Every regular file under media/<id>/ with its size and SHA-256.
   caf::expected<std::vector<file_record>> index_media(const std::string& id) const;
 
+  /// Makes every file of a video's media durable (one syncfs).
+  caf::error sync_media(const std::string& id) const;
+
   /// Removes everything stored for a video.
   void remove_video(const std::string& id) const;
 
@@ -57,5 +60,8 @@ private:
 
 /// fsync a file or a directory by path.
 caf::error fsync_path(const std::string& path);
+
+/// syncfs: flushes the whole file system that holds `path` (a directory).
+caf::error syncfs_path(const std::string& path);
 
 } // namespace reel

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -1513,4 +1514,40 @@ BOOST_AUTO_TEST_CASE(chunks_of_a_frame_or_two_still_join) {
   auto r = package_hls(pkg);
   BOOST_REQUIRE_MESSAGE(r, (r ? "" : reel::message_of(r.error())));
   BOOST_TEST(r->renditions[0].frames == 25);
+}
+
+BOOST_AUTO_TEST_CASE(split_tail_cuts_the_last_chunks_at_keyframes) {
+  probe_result src;
+  src.tb_num = 1;
+  src.tb_den = 25;
+  src.start_pts = 0;
+  src.end_pts = 500; // 20 s
+  src.frame_count = 500;
+  for (int64_t k = 0; k < 500; k += 50) // a keyframe every 2 s
+    src.keyframes.push_back(k);
+  auto plan = plan_chunks(src, 8, 4, {}, 4);
+  auto before = plan;
+  split_tail(plan, src, 2);
+  // Same coverage, contiguous, indexes renumbered.
+  BOOST_REQUIRE(!plan.empty());
+  BOOST_TEST(plan.front().start_pts == 0);
+  BOOST_TEST(plan.back().end_pts == 500);
+  for (size_t i = 0; i < plan.size(); ++i) {
+    BOOST_TEST(plan[i].index == static_cast<int>(i));
+    BOOST_TEST(plan[i].segment_starts.front() == plan[i].start_pts);
+    if (i > 0)
+      BOOST_TEST(plan[i].start_pts == plan[i - 1].end_pts);
+  }
+  // The head is untouched; the last two chunks became 2 s pieces.
+  BOOST_TEST(plan.size() > before.size());
+  BOOST_TEST(plan[0].end_pts == before[0].end_pts);
+  for (size_t i = before.size() - 2; i < plan.size(); ++i)
+    BOOST_TEST(plan[i].end_pts - plan[i].start_pts <= 50);
+  // Every segment start of the old plan is still one.
+  std::set<int64_t> starts;
+  for (auto& c : plan)
+    starts.insert(c.segment_starts.begin(), c.segment_starts.end());
+  for (auto& c : before)
+    for (auto s : c.segment_starts)
+      BOOST_TEST(starts.count(s) == 1u);
 }

@@ -241,9 +241,12 @@ void advance(self_ptr self) {
     finish(self);
 }
 
+void dispatch_chunks(self_ptr self);
+
 void chunk_done(self_ptr self, int32_t i, const task_result& r) {
   auto& rec = self->state.rec;
   self->state.in_flight.erase(i);
+  dispatch_chunks(self);
   rec.chunk_done[i] = 1;
   auto& m = metrics();
   for (auto& rung : rec.rungs) {
@@ -255,40 +258,58 @@ void chunk_done(self_ptr self, int32_t i, const task_result& r) {
   on_part_done(self);
 }
 
-/// The node for chunk `i`: this one for the first chunk (no transfer
-/// before the start plays); the others go to the live node with the fewest
-/// of this video's chunks in flight (this node counting one more: it also
-/// encodes the audio and the images).
-std::string pick_node(self_ptr self, int32_t i) {
-  auto* view = self->state.ctx->view;
-  if (!view || i == 0)
-    return {};
-  auto live = view->live();
+void submit_chunk(self_ptr self, int32_t i, std::string node);
+
+/// Hands out waiting chunks. On a node alone, all of them go to the local
+/// scheduler at once (it orders them). In a cluster they are pulled: each
+/// live node gets at most its workers + 1 of this video's chunks at a time,
+/// the least busy first, and the next chunk goes out when one comes back,
+/// so a node that also packages, or is slower, simply takes fewer. The first
+/// chunk is always encoded here (the start plays without a transfer).
+void dispatch_chunks(self_ptr self) {
+  auto& st = self->state;
+  auto* view = st.ctx->view;
+  auto live = view ? view->live() : std::vector<std::string>{};
+  if (live.size() < 2) {
+    while (!st.waiting.empty()) {
+      auto i = st.waiting.front();
+      st.waiting.pop_front();
+      submit_chunk(self, i, {});
+    }
+    return;
+  }
   auto me = view->self().node_id;
-  if (live.size() < 2)
-    return {};
-  std::map<std::string, int> load;
-  for (auto& node : live)
-    load[node] = node == me ? 1 : 0;
-  for (auto& [chunk, where] : self->state.in_flight)
-    ++load[where.first.empty() ? me : where.first];
-  std::string best;
-  for (auto& node : live)
-    if (load.count(node)
-        && (best.empty() || load[node] < load[best]
-            || (load[node] == load[best] && best == me)))
-      best = node;
-  return best == me ? std::string{} : best;
+  std::map<std::string, int> busy;
+  for (auto& [chunk, where] : st.in_flight)
+    ++busy[where.first.empty() ? me : where.first];
+  while (!st.waiting.empty()) {
+    auto i = st.waiting.front();
+    std::string best;
+    double best_load = 0;
+    for (auto& node : live) {
+      auto info = view->find(node);
+      int workers = info && info->workers > 0 ? info->workers : 1;
+      if (busy[node] >= workers + 1 || (i == 0 && node != me))
+        continue;
+      double load = static_cast<double>(busy[node]) / workers;
+      if (best.empty() || load < best_load) {
+        best = node;
+        best_load = load;
+      }
+    }
+    if (best.empty())
+      return; // every node has enough; more go out as chunks come back
+    st.waiting.pop_front();
+    ++busy[best];
+    submit_chunk(self, i, best == me ? std::string{} : best);
+  }
 }
 
 /// Encodes chunk `i` on some node; a chunk encoded elsewhere is fetched
 /// (verified) before it counts.
-void submit_chunk(self_ptr self, int32_t i, std::string node = {},
-                  bool pick = true) {
+void submit_chunk(self_ptr self, int32_t i, std::string node) {
   auto& rec = self->state.rec;
   auto& cfg = self->state.ctx->config;
-  if (pick)
-    node = pick_node(self, i);
   auto t = make_task(self, task_kind::chunk, 0);
   t.index = i;
   t.target_node = node;
@@ -331,7 +352,7 @@ void submit_chunk(self_ptr self, int32_t i, std::string node = {},
                          {"chunk", std::to_string(i)},
                          {"from", node},
                          {"error", message_of(err)}});
-              submit_chunk(self, i, {}, false); // encode it here instead
+              submit_chunk(self, i, {}); // encode it here instead
             });
   };
   if (node.empty()) {
@@ -346,7 +367,7 @@ void submit_chunk(self_ptr self, int32_t i, std::string node = {},
           auto& st = self->state;
           auto cur = st.in_flight.find(i);
           if (cur != st.in_flight.end() && cur->second.second == token)
-            submit_chunk(self, i, {}, false); // try it here
+            submit_chunk(self, i, {}); // try it here
           return;
         }
         on_result(r);
@@ -355,7 +376,7 @@ void submit_chunk(self_ptr self, int32_t i, std::string node = {},
         auto& st = self->state;
         auto cur = st.in_flight.find(i);
         if (cur != st.in_flight.end() && cur->second.second == token)
-          submit_chunk(self, i, {}, false);
+          submit_chunk(self, i, {});
       });
 }
 
@@ -408,9 +429,11 @@ void start_transcode(self_ptr self) {
   }
   // Chunks in order: the scheduler serves equal priorities first come first
   // served, so the start of the video is encoded first.
+  st.waiting.clear();
   for (size_t i = 0; i < rec.chunks.size(); ++i)
     if (!rec.chunk_done[i])
-      submit_chunk(self, static_cast<int32_t>(i));
+      st.waiting.push_back(static_cast<int32_t>(i));
+  dispatch_chunks(self);
   if (!rec.images_done) {
     auto t = make_task(self, task_kind::images, images_boost);
     t.images_dir = images_dir(self);
@@ -537,11 +560,13 @@ video_actor::behavior_type video(video_actor::stateful_pointer<video_state> self
         if (!where.first.empty()
             && std::find(live.begin(), live.end(), where.first) == live.end())
           lost.push_back(i);
-      for (auto i : lost) {
+      for (auto i = lost.rbegin(); i != lost.rend(); ++i) {
         log::info("chunk.rescheduled", {{"video", self->state.rec.id},
-                                        {"chunk", std::to_string(i)}});
-        submit_chunk(self, i, {}, false);
+                                        {"chunk", std::to_string(*i)}});
+        self->state.in_flight.erase(*i);
+        self->state.waiting.push_front(*i);
       }
+      dispatch_chunks(self);
     },
     [self](resume_atom) {
       auto& rec = self->state.rec;

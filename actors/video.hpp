@@ -3,6 +3,7 @@
 #include "actors/actors.hpp"
 #include "actors/context.hpp"
 
+#include <deque>
 #include <map>
 #include <string>
 #include <utility>
@@ -22,6 +23,7 @@ struct video_state {
   // Chunks being encoded: on which node, by which task (a chunk sent again
   // after its node was lost gets a new task; the old answer is ignored).
   std::map<int32_t, std::pair<std::string, uint64_t>> in_flight;
+  std::deque<int32_t> waiting; // chunks not handed out yet, in order
 };
 
 /// The state machine of one video:

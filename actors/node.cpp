@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 namespace reel {
 
@@ -92,6 +93,22 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
   d.store = std::move(*store);
   d.ctx.store = d.store.get();
   d.ctx.blobs = d.blobs.get();
+  // Blobs of videos without a record (a crash between storing an upload
+  // and registering it, or a deletion cut off) are removed before serving.
+  for (auto* sub : {"sources", "work", "media"}) {
+    std::error_code err;
+    for (auto& e : std::filesystem::directory_iterator(
+           d.ctx.config.data_dir + "/" + sub, err)) {
+      auto id = e.path().filename().string();
+      auto rec = is_uuid(id) ? d.store->get_video(id)
+                             : caf::expected<std::optional<video_record>>{
+                               std::optional<video_record>{}};
+      if (rec && !*rec) {
+        log::info("blobs.orphan_removed", {{"video", id}, {"dir", sub}});
+        d.blobs->remove_video(id);
+      }
+    }
+  }
   auto& cfg_ = d.ctx.config;
   bool clustered = !cfg_.cluster_listen.empty();
   member_info me;

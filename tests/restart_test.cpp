@@ -100,6 +100,23 @@ BOOST_AUTO_TEST_CASE(kill_right_after_accepting_and_ready_videos_keep_files) {
   BOOST_TEST(std::filesystem::is_empty(data + "/tmp"));
 }
 
+BOOST_AUTO_TEST_CASE(blobs_without_a_record_are_removed_at_start) {
+  auto data = temp_dir("restart-orphans");
+  std::string orphan = "0b9a1c3e-2f4d-4e5f-8a6b-7c8d9e0f1a2b";
+  {
+    reeld_process n{{}, data};
+    n.keep_data();
+    // As a crash between storing a source and registering it leaves it.
+    std::filesystem::create_directories(data + "/sources/" + orphan);
+    std::ofstream{data + "/sources/" + orphan + "/source"} << "bytes";
+    std::filesystem::create_directories(data + "/work/" + orphan);
+    n.kill9();
+  }
+  reeld_process n{{}, data};
+  BOOST_TEST(!std::filesystem::exists(data + "/sources/" + orphan));
+  BOOST_TEST(!std::filesystem::exists(data + "/work/" + orphan));
+}
+
 BOOST_AUTO_TEST_CASE(upload_limits_hold_for_chunked_bodies) {
   reeld_process n{{"--max-upload-bytes", "200000"}};
   auto big = make_clip(clips(), "big.mp4", 640, 360, 6);

@@ -671,6 +671,9 @@ struct packager::impl {
                              const char* format, bool fmp4, bool ended) const;
   std::string master_cmaf(bool measured) const;
   std::string master_ts(bool measured) const;
+  // One #EXT-X-STREAM-INF line of rung `r` (without its URI).
+  std::string stream_inf(size_t r, int64_t bandwidth, int64_t average,
+                         bool audio_group) const;
   std::string dash() const;
   caf::error write_text(const std::string& rel, const std::string& text) const {
     return write_file_atomically(path(rel).string(), text.data(), text.size());
@@ -1157,20 +1160,29 @@ std::string packager::impl::master_cmaf(bool measured) const {
       bandwidth = v.first + (has_audio ? audio_rates.first : 0);
       average = v.second + (has_audio ? audio_rates.second : 0);
     }
-    s += "#EXT-X-STREAM-INF:BANDWIDTH=" + std::to_string(bandwidth);
-    if (average > 0)
-      s += ",AVERAGE-BANDWIDTH=" + std::to_string(average);
-    int w = started ? rs.head.width : spec.width;
-    int h = started ? rs.head.height : spec.height;
-    s += ",RESOLUTION=" + std::to_string(w) + "x" + std::to_string(h);
-    s += ",CODECS=\"" + (started ? rs.codecs : nominal_avc1(spec)) +
-         (has_audio ? ",mp4a.40.2" : "") + "\"";
-    if (started && fps_of(rs) > 0)
-      s += ",FRAME-RATE=" + format_fixed(fps_of(rs), 3);
-    if (has_audio)
-      s += ",AUDIO=\"audio\"";
-    s += "\n" + spec.name + "/index.m3u8\n";
+    s += stream_inf(r, bandwidth, average, has_audio) + "\n" + spec.name
+         + "/index.m3u8\n";
   }
+  return s;
+}
+
+std::string packager::impl::stream_inf(size_t r, int64_t bandwidth,
+                                       int64_t average,
+                                       bool audio_group) const {
+  const auto& spec = job.rungs[r];
+  const auto& rs = rungs[r];
+  std::string s = "#EXT-X-STREAM-INF:BANDWIDTH=" + std::to_string(bandwidth);
+  if (average > 0)
+    s += ",AVERAGE-BANDWIDTH=" + std::to_string(average);
+  int w = started ? rs.head.width : spec.width;
+  int h = started ? rs.head.height : spec.height;
+  s += ",RESOLUTION=" + std::to_string(w) + "x" + std::to_string(h);
+  s += ",CODECS=\"" + (started ? rs.codecs : nominal_avc1(spec)) +
+       (has_audio ? ",mp4a.40.2" : "") + "\"";
+  if (started && fps_of(rs) > 0)
+    s += ",FRAME-RATE=" + format_fixed(fps_of(rs), 3);
+  if (audio_group)
+    s += ",AUDIO=\"audio\"";
   return s;
 }
 
@@ -1188,17 +1200,8 @@ std::string packager::impl::master_ts(bool measured) const {
         ts[i].bytes = rs.ts_bytes[i];
       std::tie(bandwidth, average) = bit_rates(ts, vtb);
     }
-    s += "#EXT-X-STREAM-INF:BANDWIDTH=" + std::to_string(bandwidth);
-    if (average > 0)
-      s += ",AVERAGE-BANDWIDTH=" + std::to_string(average);
-    int w = started ? rs.head.width : spec.width;
-    int h = started ? rs.head.height : spec.height;
-    s += ",RESOLUTION=" + std::to_string(w) + "x" + std::to_string(h);
-    s += ",CODECS=\"" + (started ? rs.codecs : nominal_avc1(spec)) +
-         (has_audio ? ",mp4a.40.2" : "") + "\"";
-    if (started && fps_of(rs) > 0)
-      s += ",FRAME-RATE=" + format_fixed(fps_of(rs), 3);
-    s += "\n" + spec.name + "/ts.m3u8\n";
+    s += stream_inf(r, bandwidth, average, false) + "\n" + spec.name
+         + "/ts.m3u8\n";
   }
   return s;
 }

@@ -80,7 +80,7 @@ mock_packager(packager_actor::stateful_pointer<mock_packager_state>,
   };
 }
 
-codec::probe_result fake_probe() {
+codec::probe_result sample_probe() {
   codec::probe_result p;
   p.container = "mov,mp4";
   p.duration_s = 6;
@@ -115,7 +115,7 @@ mock_scheduler(scheduler_actor::stateful_pointer<mock_state> self,
       r.index = t.index;
       switch (t.kind) {
         case task_kind::probe:
-          r.probe = fake_probe();
+          r.probe = sample_probe();
           break;
         case task_kind::chunk:
           if (t.index == s->fail_chunk) {
@@ -291,7 +291,7 @@ BOOST_FIXTURE_TEST_CASE(resume_skips_chunks_already_done, fixture) {
   // chunk 1 marked done but its files lost.
   v.state = states::transcoding;
   v.probed = true;
-  v.source = fake_probe();
+  v.source = sample_probe();
   v.rungs = codec::ladder_for(v.source);
   v.chunks = codec::plan_chunks(v.source, 2, 2, {}, 2);
   BOOST_REQUIRE(v.chunks.size() == 3u);

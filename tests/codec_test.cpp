@@ -239,7 +239,7 @@ std::string probe_error(const fs::path& p) {
   return reel::message_of(r.error());
 }
 
-probe_result fake_source(int w, int h, int rotation = 0) {
+probe_result sample_source(int w, int h, int rotation = 0) {
   probe_result p;
   p.width = w;
   p.height = h;
@@ -561,56 +561,56 @@ std::string names(const std::vector<rung>& rs) {
 } // namespace
 
 BOOST_AUTO_TEST_CASE(ladder_follows_the_table_never_above_the_source) {
-  BOOST_TEST(names(ladder_for(fake_source(3840, 2160))) ==
+  BOOST_TEST(names(ladder_for(sample_source(3840, 2160))) ==
              "2160p=3840x2160@16000 1440p=2560x1440@9000 "
              "1080p=1920x1080@5000 720p=1280x720@2800 480p=854x480@1400 "
              "360p=640x360@800 240p=426x240@400 ");
-  BOOST_TEST(names(ladder_for(fake_source(2560, 1440))) ==
+  BOOST_TEST(names(ladder_for(sample_source(2560, 1440))) ==
              "1440p=2560x1440@9000 1080p=1920x1080@5000 720p=1280x720@2800 "
              "480p=854x480@1400 360p=640x360@800 240p=426x240@400 ");
-  BOOST_TEST(names(ladder_for(fake_source(1920, 1080))) ==
+  BOOST_TEST(names(ladder_for(sample_source(1920, 1080))) ==
              "1080p=1920x1080@5000 720p=1280x720@2800 480p=854x480@1400 "
              "360p=640x360@800 240p=426x240@400 ");
-  BOOST_TEST(names(ladder_for(fake_source(1280, 720))) ==
+  BOOST_TEST(names(ladder_for(sample_source(1280, 720))) ==
              "720p=1280x720@2800 480p=854x480@1400 360p=640x360@800 "
              "240p=426x240@400 ");
   // Between rungs: the rungs below, never an upscaled one.
-  BOOST_TEST(ladder_for(fake_source(3000, 1688)).size() == 6u);
-  BOOST_TEST(ladder_for(fake_source(3000, 1688)).front().name == "1440p");
+  BOOST_TEST(ladder_for(sample_source(3000, 1688)).size() == 6u);
+  BOOST_TEST(ladder_for(sample_source(3000, 1688)).front().name == "1440p");
   // A 4:3 source keeps its aspect ratio.
-  BOOST_TEST(names(ladder_for(fake_source(1024, 768))) ==
+  BOOST_TEST(names(ladder_for(sample_source(1024, 768))) ==
              "720p=960x720@2800 480p=640x480@1400 360p=480x360@800 "
              "240p=320x240@400 ");
   // Portrait (shown rotated, or coded upright): rungs by the short side.
-  auto portrait = ladder_for(fake_source(3840, 2160, 90));
+  auto portrait = ladder_for(sample_source(3840, 2160, 90));
   BOOST_TEST(names(portrait) ==
              "2160p=2160x3840@16000 1440p=1440x2560@9000 "
              "1080p=1080x1920@5000 720p=720x1280@2800 480p=480x854@1400 "
              "360p=360x640@800 240p=240x426@400 ");
-  BOOST_TEST(names(ladder_for(fake_source(2160, 3840))) == names(portrait));
+  BOOST_TEST(names(ladder_for(sample_source(2160, 3840))) == names(portrait));
   // Exactly the lowest rung's size: that rung.
-  auto small = ladder_for(fake_source(320, 240));
+  auto small = ladder_for(sample_source(320, 240));
   BOOST_REQUIRE(small.size() == 1u);
   BOOST_TEST(names(small) == "240p=320x240@400 ");
   // Below the lowest rung: one rung at the source's own (even) size.
-  auto tiny = ladder_for(fake_source(200, 112));
+  auto tiny = ladder_for(sample_source(200, 112));
   BOOST_REQUIRE(tiny.size() == 1u);
   BOOST_TEST(tiny[0].name == "112p");
   BOOST_TEST(tiny[0].width == 200);
   BOOST_TEST(tiny[0].height == 112);
   BOOST_TEST(tiny[0].max_kbps > 0);
   BOOST_TEST(tiny[0].max_kbps < 400);
-  auto odd = ladder_for(fake_source(257, 145));
+  auto odd = ladder_for(sample_source(257, 145));
   BOOST_REQUIRE(odd.size() == 1u);
   BOOST_TEST(odd[0].width % 2 == 0);
   BOOST_TEST(odd[0].height == 144);
-  for (const auto& r : ladder_for(fake_source(3840, 2160)))
+  for (const auto& r : ladder_for(sample_source(3840, 2160)))
     BOOST_TEST(r.crf == 23);
 }
 
 BOOST_AUTO_TEST_CASE(chunks_start_at_keyframes_and_cover_everything) {
   // A synthetic source: 10.5 s, keyframes every second, time base 1/1000.
-  probe_result p = fake_source(1280, 720);
+  probe_result p = sample_source(1280, 720);
   p.start_pts = 0;
   p.end_pts = 10500;
   for (int i = 0; i <= 10; ++i)
@@ -670,7 +670,7 @@ BOOST_AUTO_TEST_CASE(chunks_start_at_keyframes_and_cover_everything) {
 
 BOOST_AUTO_TEST_CASE(clips_cut_at_frames_and_are_validated) {
   // 60 s at 25 fps (40 ms frames), keyframes every second, time base 1/1000.
-  probe_result p = fake_source(1280, 720);
+  probe_result p = sample_source(1280, 720);
   p.start_pts = 0;
   p.end_pts = 60000;
   p.frame_ticks = 40;
@@ -1462,7 +1462,7 @@ BOOST_AUTO_TEST_CASE(packaging_refuses_bad_jobs) {
   BOOST_REQUIRE(!r);
   BOOST_TEST(reel::code_of(r.error()) == reel::ec::invalid_argument);
 
-  job.rungs = {ladder_for(fake_source(640, 360)).front()};
+  job.rungs = {ladder_for(sample_source(640, 360)).front()};
   job.chunk_files = {{(fixtures().dir / "missing.pkt").string()}};
   r = package_hls(job);
   BOOST_REQUIRE(!r);

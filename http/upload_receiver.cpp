@@ -91,7 +91,8 @@ struct active_upload {
 caf::expected<received_upload>
 receive_multipart(const httplib::Request& req,
                   const httplib::ContentReader& reader, blob_store& blobs,
-                  const std::string& file_field, int64_t max_bytes) {
+                  const std::string& file_field, int64_t max_bytes,
+                  const field_check& check) {
   if (!req.is_multipart_form_data())
     return make_error(ec::invalid_argument,
                       "the body must be multipart/form-data");
@@ -117,9 +118,19 @@ receive_multipart(const httplib::Request& req,
   bool over = false;
   bool bad = false;
   bool io_failed = false;
+  caf::error refused;
+  // The field read last is complete once the next part starts.
+  auto check_done_field = [&] {
+    if (!check || in_file || current.empty() || refused)
+      return true;
+    refused = check(current, out.fields[current]);
+    return !refused;
+  };
   auto& ingest = metrics().ingest_bytes;
   bool ok = reader(
     [&](const httplib::MultipartFormData& part) {
+      if (!check_done_field())
+        return false;
       if (part.name == file_field && !out.has_file) {
         in_file = true;
         out.has_file = true;
@@ -157,6 +168,10 @@ receive_multipart(const httplib::Request& req,
       v.append(data, len);
       return true;
     });
+  if (ok)
+    check_done_field();
+  if (refused)
+    return refused;
   if (over)
     return too_large();
   if (io_failed)

@@ -8,6 +8,7 @@
 #include <httplib.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -26,13 +27,21 @@ struct received_upload {
   std::map<std::string, std::string> fields; // the other (small) parts
 };
 
+/// Called with each small field as soon as it is complete; an error stops
+/// the upload there (a field sent before the file refuses a bad request
+/// before any of the file is read).
+using field_check =
+  std::function<caf::error(const std::string& name, const std::string& value)>;
+
 /// Reads a multipart/form-data body: the part named `file_field` goes to a
 /// temporary file, every other part (at most 32, 8 KiB each) into `fields`.
-/// Fails with ec::too_large past `max_bytes` (also for chunked bodies) and
-/// ec::invalid_argument for a malformed body; no file is left behind then.
+/// Fails with ec::too_large past `max_bytes` (also for chunked bodies),
+/// ec::invalid_argument for a malformed body, or `check`'s error; no file is
+/// left behind then.
 caf::expected<received_upload>
 receive_multipart(const httplib::Request& req,
                   const httplib::ContentReader& reader, blob_store& blobs,
-                  const std::string& file_field, int64_t max_bytes);
+                  const std::string& file_field, int64_t max_bytes,
+                  const field_check& check = {});
 
 } // namespace reel::http

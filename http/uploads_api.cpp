@@ -52,11 +52,27 @@ void add_uploads_api(router& r, node& n) {
            auto who = authenticate(n, d, req, res);
            if (!who)
              return;
+           // A folder sent before the file is checked before the file is
+           // read: a wrong one costs the client no upload.
+           auto check = [&n, &who](const std::string& name,
+                                   const std::string& value) -> caf::error {
+             if (name != "folder" || value.empty())
+               return {};
+             auto exists = valid_folder_path(value)
+                             ? n.folder_exists(who->tenant, value)
+                             : caf::expected<bool>{false};
+             if (exists && !*exists)
+               return make_error(ec::not_found, "Folder not found.");
+             return {};
+           };
            auto up = receive_multipart(req, reader, n.blobs(), "video",
-                                       n.config().max_upload_bytes);
+                                       n.config().max_upload_bytes, check);
            if (!up) {
+             auto code = code_of(up.error());
              render_error(d, up.error(), res,
-                          code_of(up.error()) == ec::too_large ? "video" : "");
+                          code == ec::too_large   ? "video"
+                          : code == ec::not_found ? "folder"
+                                                  : "");
              return;
            }
            struct cleanup { // the tmp file, unless adopted

@@ -356,3 +356,26 @@ BOOST_AUTO_TEST_CASE(reelctl_talks_to_the_node) {
   BOOST_TEST(bad_key.second.find("rc=1") != std::string::npos);
   BOOST_TEST(bad_key.second.find("401") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(a_missing_folder_sent_first_stops_the_upload_early) {
+  auto big = make_clip(clips(), "early-refusal.mp4", 640, 360, 6);
+  auto size = static_cast<double>(std::filesystem::file_size(big));
+  auto ingest = [] {
+    auto m = node().request("GET", "/metrics", "");
+    std::smatch match;
+    std::regex re{R"(\nreel_ingest_bytes_total (\S+))"};
+    BOOST_REQUIRE(std::regex_search(m.body, match, re));
+    return std::stod(match[1]);
+  };
+  auto before = ingest();
+  // The folder part comes before the file: it is checked before any of the
+  // file is read.
+  auto [rc, out] = sh("curl -s -o - -w '\\n%{http_code}' -H "
+                      + quote("Authorization: Bearer " + reeld_process::key)
+                      + " -F folder=root/nowhere -F " + quote("video=@" + big) + " "
+                      + node().base() + "/api/client/v1/uploads");
+  BOOST_TEST(out.substr(out.rfind('\n') + 1) == "404", out);
+  BOOST_TEST(out.find("Folder not found.") != std::string::npos);
+  BOOST_TEST(ingest() - before < size);
+  BOOST_TEST(std::filesystem::is_empty(node().data() + "/tmp"));
+}

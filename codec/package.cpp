@@ -332,12 +332,38 @@ private:
 
 /// MPEG-TS with video and (optionally) audio, one file per segment, each
 /// starting with PAT and PMT.
-class ts_muxer {
+/// What the TS and MP4 muxers share: one output with a video stream and an
+/// optional audio stream, and the writing of packets to either.
+class av_muxer {
+public:
+  caf::error write_video(const AVPacket* pkt, AVRational tb) {
+    return write_packet(out_.get(), video_, pkt, tb, scratch_, what_);
+  }
+
+  caf::error write_audio(const AVPacket* pkt, AVRational tb) {
+    return write_packet(out_.get(), audio_, pkt, tb, scratch_, what_);
+  }
+
+protected:
+  caf::error alloc(const char* format, const std::string& what,
+                   const packet_file_header& video,
+                   const packet_file_header* audio) {
+    what_ = what;
+    return out_.alloc_av(format, what, video, audio, video_, audio_);
+  }
+
+  std::string what_; // the file (or pattern) written, for messages
+  output out_;
+  AVStream* video_ = nullptr;
+  AVStream* audio_ = nullptr;
+  packet_ptr scratch_ = make_packet();
+};
+
+class ts_muxer : public av_muxer {
 public:
   caf::error open(const packet_file_header& video,
                   const packet_file_header* audio, const std::string& what) {
-    what_ = what;
-    return out_.alloc_av("mpegts", what, video, audio, video_, audio_);
+    return alloc("mpegts", what, video, audio);
   }
 
   caf::error begin(const std::string& path) {
@@ -359,14 +385,6 @@ public:
     return {};
   }
 
-  caf::error write_video(const AVPacket* pkt, AVRational tb) {
-    return write_packet(out_.get(), video_, pkt, tb, scratch_, what_);
-  }
-
-  caf::error write_audio(const AVPacket* pkt, AVRational tb) {
-    return write_packet(out_.get(), audio_, pkt, tb, scratch_, what_);
-  }
-
   /// Ends the segment begun at `path`: flushes what the muxer holds back
   /// (audio PES) and closes the file; its size.
   caf::expected<int64_t> end(const std::string& path) {
@@ -376,21 +394,15 @@ public:
   }
 
 private:
-  std::string what_;
-  output out_;
-  AVStream* video_ = nullptr;
-  AVStream* audio_ = nullptr;
   bool started_ = false;
-  packet_ptr scratch_ = make_packet();
 };
 
 /// A progressive MP4 download with the index in front (faststart).
-class mp4_muxer {
+class mp4_muxer : public av_muxer {
 public:
   caf::error open(const std::string& path, const packet_file_header& video,
                   const packet_file_header* audio) {
-    path_ = path;
-    if (auto err = out_.alloc_av("mp4", path, video, audio, video_, audio_))
+    if (auto err = alloc("mp4", path, video, audio))
       return err;
     if (auto err = out_.open_file(path))
       return err;
@@ -404,27 +416,13 @@ public:
     return {};
   }
 
-  caf::error write_video(const AVPacket* pkt, AVRational tb) {
-    return write_packet(out_.get(), video_, pkt, tb, scratch_, path_);
-  }
-
-  caf::error write_audio(const AVPacket* pkt, AVRational tb) {
-    return write_packet(out_.get(), audio_, pkt, tb, scratch_, path_);
-  }
-
   /// Writes the index (moving it in front of the media) and closes the file.
   caf::expected<int64_t> finish() {
     if (int err = av_write_trailer(out_.get()); err < 0)
-      return av_error(err, "finishing " + path_);
-    return out_.close_file(path_);
+      return av_error(err, "finishing " + what_);
+    return out_.close_file(what_);
   }
 
-private:
-  std::string path_;
-  output out_;
-  AVStream* video_ = nullptr;
-  AVStream* audio_ = nullptr;
-  packet_ptr scratch_ = make_packet();
 };
 
 // -- packets -----------------------------------------------------------------

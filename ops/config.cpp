@@ -1,5 +1,8 @@
 #include "ops/config.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -29,6 +32,32 @@ caf::error to_number(const std::string& name, const std::string& v, T& out) {
   } catch (...) {
     return bad(name, "not a number: " + v);
   }
+  return {};
+}
+
+std::string trim(std::string s);
+
+/// An --import-allow entry: a CIDR (the address part checked), an address or
+/// a host name.
+caf::error check_allow_entry(const std::string& e) {
+  auto slash = e.find('/');
+  if (slash == std::string::npos) {
+    for (char c : e)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.'
+          && c != '_' && c != ':')
+        return bad("import-allow", "not a CIDR or host name: " + e);
+    return {};
+  }
+  unsigned char buf[16];
+  auto addr = e.substr(0, slash);
+  int max_bits = inet_pton(AF_INET, addr.c_str(), buf) == 1    ? 32
+                 : inet_pton(AF_INET6, addr.c_str(), buf) == 1 ? 128
+                                                               : -1;
+  auto len = e.substr(slash + 1);
+  bool digits = !len.empty() && len.size() <= 3
+                && len.find_first_not_of("0123456789") == std::string::npos;
+  if (max_bits < 0 || !digits || std::stoi(len) > max_bits)
+    return bad("import-allow", "not a CIDR: " + e);
   return {};
 }
 
@@ -63,6 +92,41 @@ const std::map<std::string, setter>& setters() {
          return err;
        return c.max_upload_bytes > 0 ? caf::error{}
                                      : bad("max-upload-bytes", "must be > 0");
+     }},
+    {"import-allow",
+     [](node_config& c, const std::string& v) {
+       size_t start = 0;
+       while (start <= v.size()) {
+         auto end = std::min(v.find(',', start), v.size());
+         auto entry = trim(v.substr(start, end - start));
+         start = end + 1;
+         if (entry.empty())
+           continue;
+         if (auto err = check_allow_entry(entry))
+           return err;
+         c.import_allow.push_back(entry);
+       }
+       return caf::error{};
+     }},
+    {"import-max-bytes",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("import-max-bytes", v, c.import_max_bytes))
+         return err;
+       return c.import_max_bytes > 0 ? caf::error{}
+                                     : bad("import-max-bytes", "must be > 0");
+     }},
+    {"import-timeout",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("import-timeout", v, c.import_timeout))
+         return err;
+       return c.import_timeout > 0 ? caf::error{} : bad("import-timeout", "must be > 0");
+     }},
+    {"access-token-ttl",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("access-token-ttl", v, c.access_token_ttl))
+         return err;
+       return c.access_token_ttl > 0 ? caf::error{}
+                                     : bad("access-token-ttl", "must be > 0");
      }},
     {"workers",
      [](node_config& c, const std::string& v) {
@@ -185,6 +249,14 @@ std::string node_usage() {
                            admin key of tenant "default" (default: generate
                            one and print it once)
   --max-upload-bytes N     largest accepted upload (default 21474836480)
+  --import-allow LIST      comma-separated CIDRs (127.0.0.0/8) or host names
+                           that URL imports may fetch from although private
+                           or loopback (default: none)
+  --import-max-bytes N     largest source imported from a URL (default: the
+                           --max-upload-bytes value)
+  --import-timeout S       seconds a whole URL import may take (default 600)
+  --access-token-ttl S     lifetime of api.video access tokens from
+                           /auth/api-key (default 3600)
   --workers N              transcode workers (default: number of cores)
   --chunk-seconds S        transcode chunk length, cut at keyframes (default 4)
   --segment-seconds S      HLS segment length (default 4)
@@ -200,6 +272,7 @@ std::string node_usage() {
   --join HOST:PORT         join the cluster through this member (repeatable;
                            any one member is enough)
   --cluster-secret S       shared by all nodes; authenticates blob transfers
+                           and signs api.video tokens
                            (default reel-cluster: set your own)
   --replicas R             copies of each video's media (default 2)
   --help                   print this text
@@ -255,6 +328,8 @@ caf::expected<node_config> parse_node_config(int argc, char** argv) {
                      + std::to_string(cfg.listen_port);
   if (cfg.player_dir.empty())
     cfg.player_dir = default_player_dir();
+  if (cfg.import_max_bytes == 0)
+    cfg.import_max_bytes = cfg.max_upload_bytes;
   if (cfg.workers == 0)
     cfg.workers = std::max(1u, std::thread::hardware_concurrency());
   return cfg;

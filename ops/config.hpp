@@ -39,6 +39,16 @@ struct node_config {
   int replicas = 2;
   /// Largest accepted upload. Default: 20 GiB.
   int64_t max_upload_bytes = int64_t{20} << 30;
+  /// Exempt from the URL importer's private-address rule: CIDRs
+  /// (127.0.0.0/8, fd00::/8), single addresses or exact host names.
+  /// Default: none.
+  std::vector<std::string> import_allow;
+  /// Largest source imported from a URL. Default: max_upload_bytes.
+  int64_t import_max_bytes = 0;
+  /// Seconds a whole URL import may take. Default: 600.
+  int import_timeout = 600;
+  /// Seconds an access token from /auth/api-key is valid. Default: 3600.
+  int64_t access_token_ttl = 3600;
   /// Transcode workers on this node. Default: number of cores.
   int workers = 0;
   /// Target chunk length (cut at source keyframes). Default: 4 s: small

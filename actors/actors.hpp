@@ -26,6 +26,7 @@ using members_atom = caf::atom_constant<caf::atom("members")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
+using upload_atom = caf::atom_constant<caf::atom("upload")>;
 
 /// A worker runs one CPU-bound task at a time. Spawned detached.
 using worker_actor = caf::typed_actor<
@@ -59,7 +60,9 @@ using video_actor = caf::typed_actor<
   // Continues from the persisted state (sent once after spawn).
   caf::reacts_to<resume_atom>,
   // The cluster changed: chunks on nodes that are gone are sent again.
-  caf::reacts_to<members_atom, std::vector<member_info>>>;
+  caf::reacts_to<members_atom, std::vector<member_info>>,
+  // Applies a client's change (a JSON merge patch, see apply_patch).
+  caf::replies_to<caf::update_atom, std::string>::with<video_record>>;
 
 /// Owns the set of videos and folders of this node.
 using video_manager_actor = caf::typed_actor<
@@ -70,8 +73,16 @@ using video_manager_actor = caf::typed_actor<
   caf::reacts_to<caf::put_atom, video_record>,
   // A video deleted on another node.
   caf::reacts_to<caf::delete_atom, video_record>,
-  // Registers a new video whose source is stored, and starts processing it.
+  // Registers a new video. With its source stored (source_sha256 set) it
+  // is processed at once; with an import_url it imports first; else it
+  // waits in "created" for its source.
   caf::replies_to<create_atom, video_record>::with<video_record>,
+  // A part of a created video's source is stored on some node: registers
+  // it; the last missing part starts processing.
+  caf::replies_to<upload_atom, source_part>::with<video_record>,
+  // A client's change to a video: (tenant, id, JSON merge patch).
+  caf::replies_to<caf::update_atom, std::string, std::string,
+                  std::string>::with<video_record>,
   // One video of a tenant ("" = any tenant, for admins).
   caf::replies_to<caf::get_atom, std::string, std::string>::with<video_record>,
   // A tenant's videos, newest first: (tenant, offset, limit).
@@ -107,13 +118,17 @@ using member_actor = caf::typed_actor<
   caf::reacts_to<caf::update_atom, member_info>,
   // Every member as this node sees it.
   caf::replies_to<caf::get_atom, members_atom>::with<std::vector<member_info>>,
-  // Records replicated to every node: videos, deletions, keys, folders.
+  // Records replicated to every node: videos, deletions, and the rows of
+  // the small families (keys, folders, tokens).
   caf::reacts_to<caf::put_atom, video_record>,
   caf::reacts_to<caf::delete_atom, video_record>,
-  caf::reacts_to<caf::put_atom, api_key_record>,
-  caf::reacts_to<caf::put_atom, folder_record>,
-  // A video this node owns was uploaded elsewhere: register and process it.
+  caf::reacts_to<caf::put_atom, replicated_row>,
+  // Requests for a video's owner (the single writer of its record),
+  // forwarded there: create, a source part, a client's change.
   caf::replies_to<create_atom, video_record>::with<video_record>,
+  caf::replies_to<upload_atom, source_part>::with<video_record>,
+  caf::replies_to<caf::update_atom, std::string, std::string,
+                  std::string>::with<video_record>,
   // Runs a task on this node (segment-parallel transcoding).
   caf::replies_to<submit_atom, task>::with<task_result>,
   // Sets or clears a node's draining state (forwarded to that node).

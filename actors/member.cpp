@@ -29,6 +29,23 @@ bool from_remote(self_ptr self) {
   return sender && sender->node() != self->node();
 }
 
+/// The families whose rows every node keeps (sent whole on sync).
+constexpr cf replicated_families[] = {cf::keys, cf::folders, cf::tokens};
+
+/// Hands a request about video `id` to its owner: this node's manager, or
+/// the owner's member (which hands it to its manager). Without a reachable
+/// owner this node answers.
+template <class... Ts>
+caf::result<video_record> to_owner(self_ptr self, const std::string& id,
+                                   Ts&&... xs) {
+  auto& st = self->state;
+  auto owner = st.ctx->view->owner(id);
+  auto i = st.peers.find(owner);
+  if (owner.empty() || owner == st.me.node_id || i == st.peers.end())
+    return self->delegate(st.manager, std::forward<Ts>(xs)...);
+  return self->delegate(i->second, std::forward<Ts>(xs)...);
+}
+
 /// Publishes the membership to the view, the metrics and the manager.
 void publish(self_ptr self, bool changed) {
   auto& st = self->state;
@@ -261,33 +278,34 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
       else
         broadcast(self, caf::delete_atom::value, v);
     },
-    [self](caf::put_atom, const api_key_record& k) {
+    [self](caf::put_atom, const replicated_row& row) {
       if (!from_remote(self)) {
-        broadcast(self, caf::put_atom::value, k);
+        broadcast(self, caf::put_atom::value, row);
         return;
       }
-      if (auto err = self->state.ctx->store->put(cf::keys, keys::api_key(k.key_hash),
-                                                 encode(k)))
-        log::error("key.replicate_failed", {{"error", message_of(err)}});
-    },
-    [self](caf::put_atom, const folder_record& f) {
-      if (!from_remote(self)) {
-        broadcast(self, caf::put_atom::value, f);
+      if (row.family < 0 || row.family >= static_cast<int32_t>(cf::count_)
+          || row.family == static_cast<int32_t>(cf::videos)
+          || row.family == static_cast<int32_t>(cf::video_index))
         return;
-      }
-      if (auto err = self->state.ctx->store->put(
-            cf::folders, keys::folder(f.tenant, f.path), encode(f)))
-        log::error("folder.replicate_failed", {{"error", message_of(err)}});
+      auto family = static_cast<cf>(row.family);
+      auto* store = self->state.ctx->store;
+      auto err = row.erase ? store->del(family, row.key)
+                           : store->put(family, row.key, row.value);
+      if (err)
+        log::error("row.replicate_failed", {{"error", message_of(err)}});
     },
     [self](create_atom, video_record& v) -> caf::result<video_record> {
-      auto& st = self->state;
-      auto owner = st.ctx->view->owner(v.id);
-      if (owner.empty() || owner == st.me.node_id)
-        return self->delegate(st.manager, create_atom::value, std::move(v));
-      auto i = st.peers.find(owner);
-      if (i == st.peers.end())
-        return self->delegate(st.manager, create_atom::value, std::move(v));
-      return self->delegate(i->second, create_atom::value, std::move(v));
+      return to_owner(self, v.id, create_atom::value, std::move(v));
+    },
+    [self](upload_atom, source_part& p) -> caf::result<video_record> {
+      auto id = p.video_id;
+      return to_owner(self, id, upload_atom::value, std::move(p));
+    },
+    [self](caf::update_atom, std::string& tenant, std::string& id,
+           std::string& patch) -> caf::result<video_record> {
+      auto key = id;
+      return to_owner(self, key, caf::update_atom::value, std::move(tenant),
+                      std::move(id), std::move(patch));
     },
     [self](submit_atom, task& t) -> caf::result<task_result> {
       auto& st = self->state;
@@ -307,18 +325,17 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
       if (!peer)
         return;
       auto* store = self->state.ctx->store;
-      auto err = store->scan(cf::keys, "", [&](auto&, auto& bytes) {
-        api_key_record k;
-        if (!decode(bytes, k))
-          self->send(peer, caf::put_atom::value, k);
-        return true;
-      });
-      err = store->scan(cf::folders, "", [&](auto&, auto& bytes) {
-        folder_record f;
-        if (!decode(bytes, f))
-          self->send(peer, caf::put_atom::value, f);
-        return true;
-      });
+      caf::error err;
+      for (auto family : replicated_families) {
+        err = store->scan(family, "", [&](auto& key, auto& value) {
+          self->send(peer, caf::put_atom::value,
+                     replicated_row{static_cast<int32_t>(family), key, value,
+                                    false});
+          return true;
+        });
+        if (err)
+          break;
+      }
       err = store->scan(cf::videos, "", [&](auto&, auto& bytes) {
         video_record v;
         if (!decode(bytes, v))

@@ -15,10 +15,12 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 namespace reel {
@@ -58,6 +60,32 @@ struct node::impl {
   std::unique_ptr<caf::actor_system> sys;
   scheduler_actor scheduler;
   video_manager_actor manager;
+  std::string secret; // signs tokens
+
+  /// Who registers records of video `id`: its owner through the member in
+  /// a cluster, else the local manager.
+  template <class... Ts>
+  caf::expected<video_record> ask_owner(Ts&&... xs) {
+    if (ctx.member)
+      return ask<video_record>(ctx.member, std::forward<Ts>(xs)...);
+    return ask<video_record>(manager, std::forward<Ts>(xs)...);
+  }
+
+  /// Brings a video's source to this node when it is only on others.
+  caf::error ensure_source(const video_record& v) {
+    std::error_code missing;
+    if (std::filesystem::exists(blobs->source_path(v.id), missing)
+        || !ctx.replicator)
+      return {};
+    auto where = view->placement(v.id);
+    where.insert(where.begin(), v.source_node);
+    std::vector<fetch_item> items{fetch_item{"sources/" + v.id + "/source",
+                                             v.source_sha256,
+                                             view->fetch_order(where)}};
+    auto got = ask<caf::ok_atom>(ctx.replicator, fetch_atom::value,
+                                 std::move(items));
+    return got ? caf::error{} : got.error();
+  }
 
   /// Asks `dest` and waits for one answer of type R.
   template <class R, class Dest, class... Ts>
@@ -93,6 +121,19 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
   d.store = std::move(*store);
   d.ctx.store = d.store.get();
   d.ctx.blobs = d.blobs.get();
+  // Tokens are signed with a secret every node of a cluster derives from
+  // the cluster secret; a lone node keeps its own random one.
+  if (!d.ctx.config.cluster_listen.empty()) {
+    d.secret = hex(hmac_sha256(d.ctx.config.cluster_secret, "reel-tokens"));
+  } else {
+    auto stored = d.store->get(cf::meta, "token_secret");
+    if (!stored)
+      return stored.error();
+    d.secret = *stored ? **stored : random_token(48);
+    if (!*stored)
+      if (auto err = d.store->put(cf::meta, "token_secret", d.secret))
+        return err;
+  }
   // Blobs of videos without a record (a crash between storing an upload
   // and registering it, or a deletion cut off) are removed before serving.
   for (auto* sub : {"sources", "work", "media"}) {
@@ -201,7 +242,10 @@ caf::expected<std::string> node::create_key(const std::string& tenant,
                                    encode(rec)))
     return err;
   if (impl_->ctx.member) // keys verify on every node
-    caf::anon_send(impl_->ctx.member, caf::put_atom::value, rec);
+    caf::anon_send(impl_->ctx.member, caf::put_atom::value,
+                   replicated_row{static_cast<int32_t>(cf::keys),
+                                  keys::api_key(rec.key_hash), encode(rec),
+                                  false});
   return key;
 }
 
@@ -210,15 +254,10 @@ caf::expected<principal> node::authenticate(const std::string& key) {
     return make_error(ec::unauthorized, "missing or malformed API key");
   // Looked up by digest: the stored value is never compared byte by byte
   // against the secret, so timing reveals nothing about it.
-  auto raw = impl_->store->get(cf::keys, keys::api_key(sha256_hex(key)));
-  if (!raw)
-    return raw.error();
-  if (!*raw)
+  auto who = key_principal(sha256_hex(key));
+  if (!who && code_of(who.error()) == ec::unauthorized)
     return make_error(ec::unauthorized, "invalid API key");
-  api_key_record rec;
-  if (auto err = decode(**raw, rec))
-    return err;
-  return principal{rec.tenant, rec.admin};
+  return who;
 }
 
 caf::expected<video_record> node::create_video(video_record draft,
@@ -231,18 +270,178 @@ caf::expected<video_record> node::create_video(video_record draft,
   if (draft.id.empty())
     draft.id = make_uuid();
   draft.source_node = impl_->ctx.config.node_id;
-  if (auto err = impl_->blobs->adopt_source(tmp_source, draft.id))
-    return err;
+  if (!tmp_source.empty())
+    if (auto err = impl_->blobs->adopt_source(tmp_source, draft.id))
+      return err;
   // In a cluster the video's owner (by placement) registers it; it fetches
   // the source from this node.
-  auto rec = impl_->ctx.member
-               ? impl_->ask<video_record>(impl_->ctx.member, create_atom::value,
-                                          std::move(draft))
-               : impl_->ask<video_record>(impl_->manager, create_atom::value,
-                                          std::move(draft));
+  auto id = draft.id;
+  auto rec = impl_->ask_owner(create_atom::value, std::move(draft));
   if (!rec)
-    impl_->blobs->remove_video(draft.id);
+    impl_->blobs->remove_video(id);
   return rec;
+}
+
+caf::expected<video_record>
+node::add_source_part(const std::string& tenant, const std::string& id,
+                      const std::string& mode, int64_t total, upload_part part,
+                      const std::string& tmp) {
+  part.node = impl_->ctx.config.node_id;
+  auto name = part_file(part);
+  if (auto err = impl_->blobs->adopt_source(tmp, id, name))
+    return err;
+  auto rec = impl_->ask_owner(upload_atom::value,
+                              source_part{tenant, id, mode, total, part});
+  if (!rec) { // refused: this copy is not part of the upload
+    std::error_code ignored;
+    std::filesystem::remove(impl_->blobs->source_file(id, name), ignored);
+  }
+  return rec;
+}
+
+caf::expected<video_record> node::update_video(const std::string& tenant,
+                                               const std::string& id,
+                                               const std::string& patch) {
+  return impl_->ask_owner(caf::update_atom::value, tenant, id, patch);
+}
+
+caf::expected<std::string> node::copy_source(const std::string& tenant,
+                                             const std::string& id) {
+  auto v = get_video(tenant, id);
+  if (!v)
+    return v.error();
+  if (v->source_sha256.empty())
+    return make_error(ec::conflict, "video " + id + " has no source yet");
+  if (auto err = impl_->ensure_source(*v))
+    return err;
+  auto tmp = impl_->blobs->new_tmp_path();
+  std::error_code err;
+  // Sources never change once stored: a hard link is a copy.
+  std::filesystem::create_hard_link(impl_->blobs->source_path(id), tmp, err);
+  if (err)
+    std::filesystem::copy_file(impl_->blobs->source_path(id), tmp, err);
+  if (err)
+    return make_error(ec::storage_error,
+                      "cannot copy the source: " + err.message());
+  return tmp;
+}
+
+caf::expected<video_record> node::set_poster(const std::string& tenant,
+                                             const std::string& id,
+                                             const std::string& image) {
+  auto v = get_video(tenant, id);
+  if (!v)
+    return v.error();
+  char magic[8] = {};
+  {
+    std::ifstream in{image, std::ios::binary};
+    in.read(magic, sizeof(magic));
+  }
+  const char* ext = nullptr;
+  if (static_cast<unsigned char>(magic[0]) == 0xFF
+      && static_cast<unsigned char>(magic[1]) == 0xD8)
+    ext = ".jpg";
+  else if (std::string(magic, 8) == "\x89PNG\r\n\x1a\n")
+    ext = ".png";
+  if (!ext)
+    return make_error(ec::invalid_argument,
+                      "the image must be a JPEG or PNG file");
+  auto sum = file_sha256(image);
+  if (!sum)
+    return sum.error();
+  // Named by its digest: any node can fetch and verify it.
+  auto name = "poster-" + *sum + ext;
+  auto dir = impl_->blobs->media_dir(id);
+  std::error_code err;
+  std::filesystem::create_directories(dir, err);
+  std::filesystem::rename(image, dir + "/" + name, err);
+  if (err)
+    std::filesystem::copy_file(image, dir + "/" + name,
+                               std::filesystem::copy_options::overwrite_existing,
+                               err);
+  if (err)
+    return make_error(ec::storage_error,
+                      "cannot store the poster: " + err.message());
+  nlohmann::json patch = {{"poster", name}};
+  return update_video(tenant, id, patch.dump());
+}
+
+const std::string& node::signing_secret() const {
+  return impl_->secret;
+}
+
+caf::expected<upload_token_record>
+node::create_upload_token(const std::string& tenant, int64_t ttl_s) {
+  upload_token_record t;
+  t.token = "to" + random_token(22);
+  t.tenant = tenant;
+  t.ttl_s = ttl_s;
+  t.created_ms = now_ms();
+  t.expires_ms = ttl_s > 0 ? t.created_ms + ttl_s * 1000 : 0;
+  replicated_row row{static_cast<int32_t>(cf::tokens),
+                     keys::upload_token(t.token), encode(t), false};
+  if (auto err = impl_->store->put(cf::tokens, row.key, row.value))
+    return err;
+  if (impl_->ctx.member)
+    caf::anon_send(impl_->ctx.member, caf::put_atom::value, row);
+  return t;
+}
+
+caf::expected<std::vector<upload_token_record>>
+node::list_upload_tokens(const std::string& tenant) {
+  std::vector<upload_token_record> out;
+  auto now = now_ms();
+  auto err = impl_->store->scan(
+    cf::tokens, keys::upload_token_prefix(), [&](auto&, auto& bytes) {
+      upload_token_record t;
+      if (!decode(bytes, t) && t.tenant == tenant
+          && (t.expires_ms == 0 || t.expires_ms > now))
+        out.push_back(std::move(t));
+      return true;
+    });
+  if (err)
+    return err;
+  return out;
+}
+
+caf::expected<upload_token_record> node::upload_token(const std::string& token) {
+  auto missing = make_error(ec::not_found, "no such upload token");
+  if (token.empty() || token.size() > 128)
+    return missing;
+  auto raw = impl_->store->get(cf::tokens, keys::upload_token(token));
+  if (!raw)
+    return raw.error();
+  upload_token_record t;
+  if (!*raw || decode(**raw, t)
+      || (t.expires_ms != 0 && t.expires_ms <= now_ms()))
+    return missing;
+  return t;
+}
+
+caf::error node::delete_upload_token(const std::string& tenant,
+                                     const std::string& token) {
+  auto t = upload_token(token);
+  if (!t)
+    return t.error();
+  if (t->tenant != tenant)
+    return make_error(ec::not_found, "no such upload token");
+  replicated_row row{static_cast<int32_t>(cf::tokens),
+                     keys::upload_token(token), {}, true};
+  if (auto err = impl_->store->del(cf::tokens, row.key))
+    return err;
+  if (impl_->ctx.member)
+    caf::anon_send(impl_->ctx.member, caf::put_atom::value, row);
+  return {};
+}
+
+caf::expected<principal> node::key_principal(const std::string& key_hash) {
+  auto raw = impl_->store->get(cf::keys, keys::api_key(key_hash));
+  if (!raw)
+    return raw.error();
+  api_key_record rec;
+  if (!*raw || decode(**raw, rec))
+    return make_error(ec::unauthorized, "the API key was revoked");
+  return principal{rec.tenant, rec.admin};
 }
 
 caf::expected<video_record> node::get_video(const std::string& tenant,
@@ -295,20 +494,9 @@ caf::expected<std::string> node::thumbnail(const std::string& id,
     return make_error(ec::invalid_argument,
                       "time must be between 0 and "
                         + std::to_string(length) + " seconds");
-  auto source = impl_->blobs->source_path(id);
-  std::error_code missing;
-  if (!std::filesystem::exists(source, missing) && impl_->ctx.replicator) {
-    // In a cluster the source may be on other nodes only.
-    auto where = impl_->view->placement(id);
-    where.insert(where.begin(), v->source_node);
-    std::vector<fetch_item> items{fetch_item{"sources/" + id + "/source",
-                                             v->source_sha256,
-                                             impl_->view->fetch_order(where)}};
-    auto got = impl_->ask<caf::ok_atom>(impl_->ctx.replicator,
-                                        fetch_atom::value, std::move(items));
-    if (!got)
-      return got.error();
-  }
+  // In a cluster the source may be on other nodes only.
+  if (auto err = impl_->ensure_source(*v))
+    return err;
   auto ms = static_cast<int64_t>(std::llround(at_seconds * 1000));
   auto dir = impl_->blobs->media_dir(id) + "/thumbnails";
   auto path = dir + "/" + std::to_string(ms) + ".jpg";
@@ -352,7 +540,11 @@ caf::expected<std::string> node::media_file(const std::string& id,
   auto v = impl_->store->get_video(id);
   if (!v || !*v)
     return local;
-  for (auto& f : (*v)->files) {
+  auto files = (*v)->files;
+  auto& poster = (*v)->info.poster; // "poster-<sha256>.<ext>"
+  if (!poster.empty() && poster.size() > 71)
+    files.push_back(file_record{poster, 0, poster.substr(7, 64)});
+  for (auto& f : files) {
     if (f.name != rel)
       continue;
     auto origins = impl_->view->fetch_order(impl_->view->placement(id));

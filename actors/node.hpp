@@ -50,10 +50,56 @@ public:
   /// The principal a key belongs to; ec::unauthorized if none.
   caf::expected<principal> authenticate(const std::string& key);
 
-  /// Registers a video whose source was received at `tmp_source` (moved
-  /// into the blob store) and starts processing it.
+  /// Registers a video. With a source received at `tmp_source` (moved
+  /// into the blob store) it is processed at once; with draft.import_url it
+  /// is imported first; with neither it waits in "created" for its source
+  /// (add_source_part).
   caf::expected<video_record> create_video(video_record draft,
                                            const std::string& tmp_source);
+
+  /// Stores a part of a created video's source received at `tmp` (on this
+  /// node) and registers it with the video's owner; the last missing part
+  /// starts processing. `mode` "bytes" (part.index = first byte) or
+  /// "parts" (part.index = part number); `total` -1 while unknown.
+  /// ec::conflict once the video has its source.
+  caf::expected<video_record> add_source_part(const std::string& tenant,
+                                              const std::string& id,
+                                              const std::string& mode,
+                                              int64_t total, upload_part part,
+                                              const std::string& tmp);
+
+  /// Applies a client's change to a video (JSON merge patch, apply_patch).
+  caf::expected<video_record> update_video(const std::string& tenant,
+                                           const std::string& id,
+                                           const std::string& patch);
+
+  /// A copy of a video's source under tmp/ (a hard link), for a new video
+  /// made from it; fetched from another node when it is not here.
+  caf::expected<std::string> copy_source(const std::string& tenant,
+                                         const std::string& id);
+
+  /// Makes the image at `image` (moved; JPEG or PNG) the video's poster.
+  caf::expected<video_record> set_poster(const std::string& tenant,
+                                         const std::string& id,
+                                         const std::string& image);
+
+  /// The secret that signs this node's tokens (the same on every node of
+  /// a cluster).
+  const std::string& signing_secret() const;
+
+  /// Upload tokens (api.video): kept on every node.
+  caf::expected<upload_token_record> create_upload_token(const std::string& tenant,
+                                                         int64_t ttl_s);
+  caf::expected<std::vector<upload_token_record>>
+  list_upload_tokens(const std::string& tenant);
+  /// A live (unexpired) token; ec::not_found otherwise.
+  caf::expected<upload_token_record> upload_token(const std::string& token);
+  caf::error delete_upload_token(const std::string& tenant,
+                                 const std::string& token);
+
+  /// Whether the API key whose SHA-256 is `key_hash` still exists, and
+  /// whom it names.
+  caf::expected<principal> key_principal(const std::string& key_hash);
   /// `tenant` empty: any tenant (admins).
   caf::expected<video_record> get_video(const std::string& tenant,
                                         const std::string& id);

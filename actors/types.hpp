@@ -18,7 +18,11 @@
 namespace reel {
 
 /// What a worker is asked to do.
-enum class task_kind : uint8_t { probe, chunk, audio, images, storyboard };
+enum class task_kind : uint8_t {
+  probe, chunk, audio, images, storyboard,
+  import,   // downloads a source from a URL
+  assemble, // joins the parts of a source uploaded in parts
+};
 
 const char* to_string(task_kind k);
 
@@ -43,6 +47,16 @@ struct task {
   blob_origin origin;
   std::string source_sha256;
   std::string target_node; // the node to run it on ("": this one)
+  // Kind import: the URL, request headers ("Name: value"), bounds and the
+  // hosts or networks exempt from the private-address rule. Kind assemble:
+  // the part files, in order. Both write `source`.
+  std::string url;
+  std::vector<std::string> headers;
+  int64_t max_bytes = 0;
+  int32_t timeout_s = 0;
+  std::vector<std::string> allow;
+  std::vector<std::string> inputs;
+  double poster_at_s = -1; // kind images: the poster's time (-1: choose)
 };
 
 /// What the images task made.
@@ -74,6 +88,29 @@ struct task_result {
   std::string node_id;           // the node that ran it
   blob_origin outputs_at;        // where its output files can be fetched
   std::vector<std::string> output_sha256; // chunk: per rung output
+  // Kinds import and assemble: the source written.
+  int64_t bytes = 0;
+  std::string sha256;
+  std::string filename; // import: named by the URL
+};
+
+/// A row of a small replicated family (keys, folders, tokens), as it is
+/// stored: every node keeps every row. `erase`: the row was deleted.
+struct replicated_row {
+  int32_t family = 0; // a reel::cf
+  std::string key;
+  std::string value;
+  bool erase = false;
+};
+
+/// A part of a video's source that a node has stored, for the video's
+/// owner to register: (tenant, video, upload mode, total, the part).
+struct source_part {
+  std::string tenant;
+  std::string video_id;
+  std::string mode;   // "bytes" or "parts"
+  int64_t total = -1; // -1: not known yet
+  upload_part part;
 };
 
 } // namespace reel
@@ -171,7 +208,8 @@ typename Inspector::result_type inspect(Inspector& f, video_record& x) {
            x.rungs, x.chunks, x.chunk_done, x.audio_done, x.renditions,
            x.master, x.master_ts, x.dash, x.clip_start_s, x.clip_duration_s,
            x.priority, x.playable_ms, x.images_done, x.poster_time_s,
-           x.screenshots, x.storyboard, x.files, x.history);
+           x.screenshots, x.storyboard, x.files, x.history, x.info, x.upload,
+           x.import_url, x.import_headers);
 }
 
 template <class Inspector>
@@ -207,14 +245,51 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task& x) {
   return f(caf::meta::type_name("task"), x.id, x.video_id, x.kind, x.index,
            x.priority, x.source, x.src, x.chunk, x.clip, x.audio_output,
-           x.images_dir, x.origin, x.source_sha256, x.target_node);
+           x.images_dir, x.origin, x.source_sha256, x.target_node, x.url,
+           x.headers, x.max_bytes, x.timeout_s, x.allow, x.inputs,
+           x.poster_at_s);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_result& x) {
   return f(caf::meta::type_name("task_result"), x.id, x.video_id, x.kind,
            x.index, x.error, x.probe, x.stats, x.images, x.node_id,
-           x.outputs_at, x.output_sha256);
+           x.outputs_at, x.output_sha256, x.bytes, x.sha256, x.filename);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replicated_row& x) {
+  return f(caf::meta::type_name("replicated_row"), x.family, x.key, x.value,
+           x.erase);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, meta_entry& x) {
+  return f(caf::meta::type_name("meta_entry"), x.key, x.value);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, video_info& x) {
+  return f(caf::meta::type_name("video_info"), x.description, x.is_public,
+           x.panoramic, x.mp4_support, x.tags, x.metadata, x.poster,
+           x.poster_at_s);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, upload_part& x) {
+  return f(caf::meta::type_name("upload_part"), x.index, x.bytes, x.node,
+           x.sha256);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, upload_state& x) {
+  return f(caf::meta::type_name("upload_state"), x.mode, x.total, x.parts);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, source_part& x) {
+  return f(caf::meta::type_name("source_part"), x.tenant, x.video_id, x.mode,
+           x.total, x.part);
 }
 
 template <class Inspector>
@@ -243,4 +318,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(reel, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(reel, (reel::api_key_record))
   CAF_ADD_TYPE_ID(reel, (reel::fetch_item))
   CAF_ADD_TYPE_ID(reel, (std::vector<reel::fetch_item>))
+  CAF_ADD_TYPE_ID(reel, (reel::replicated_row))
+  CAF_ADD_TYPE_ID(reel, (reel::source_part))
 CAF_END_TYPE_ID_BLOCK(reel)

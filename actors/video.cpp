@@ -5,6 +5,7 @@
 #include "ops/util.hpp"
 
 #include <caf/all.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -141,6 +142,68 @@ void submit(self_ptr self, task t, F on_done) {
       },
       [self](caf::error& err) {
         fail(self, "scheduler unavailable: " + message_of(err));
+      });
+}
+
+/// The source is stored: record it and go on to probing.
+void source_stored(self_ptr self, const task_result& r) {
+  auto& rec = self->state.rec;
+  rec.source_bytes = r.bytes;
+  rec.source_sha256 = r.sha256;
+  if (rec.filename.empty())
+    rec.filename = r.filename;
+  if (self->state.ctx->view)
+    rec.source_node = self->state.ctx->view->self().node_id;
+  if (transition(self, states::uploaded))
+    start_probe(self);
+}
+
+/// A created video gets its source: imported from its URL, or joined from
+/// the parts uploaded (those on other nodes fetched first).
+void acquire_source(self_ptr self) {
+  auto& rec = self->state.rec;
+  auto* ctx = self->state.ctx;
+  auto t = make_task(self, task_kind::import, probe_boost);
+  t.origin = {};
+  if (!rec.import_url.empty()) {
+    auto& cfg = ctx->config;
+    t.url = rec.import_url;
+    t.headers = rec.import_headers;
+    t.max_bytes = cfg.import_max_bytes;
+    t.timeout_s = cfg.import_timeout;
+    t.allow = cfg.import_allow;
+    submit(self, std::move(t),
+           [self](task_result& r) { source_stored(self, r); });
+    return;
+  }
+  if (!upload_complete(rec.upload)) {
+    self->quit(); // nothing to do until the source is complete
+    return;
+  }
+  t.kind = task_kind::assemble;
+  std::vector<fetch_item> missing;
+  for (auto& p : rec.upload.parts) {
+    auto path = ctx->blobs->source_file(rec.id, part_file(p));
+    t.inputs.push_back(path);
+    std::error_code err;
+    if (ctx->view && !fs::exists(path, err))
+      missing.push_back(fetch_item{"sources/" + rec.id + "/" + part_file(p),
+                                   p.sha256, ctx->view->fetch_order({p.node})});
+  }
+  if (missing.empty() || !ctx->replicator) {
+    submit(self, std::move(t),
+           [self](task_result& r) { source_stored(self, r); });
+    return;
+  }
+  self->request(ctx->replicator, caf::infinite, fetch_atom::value,
+                std::move(missing))
+    .then(
+      [self, t](caf::ok_atom) mutable {
+        submit(self, std::move(t),
+               [self](task_result& r) { source_stored(self, r); });
+      },
+      [self](caf::error& err) {
+        fail(self, "cannot gather the uploaded chunks: " + message_of(err));
       });
 }
 
@@ -437,6 +500,7 @@ void start_transcode(self_ptr self) {
   if (!rec.images_done) {
     auto t = make_task(self, task_kind::images, images_boost);
     t.images_dir = images_dir(self);
+    t.poster_at_s = rec.info.poster_at_s;
     submit(self, std::move(t), [self](task_result& r) {
       auto& rec = self->state.rec;
       rec.images_done = true;
@@ -568,9 +632,24 @@ video_actor::behavior_type video(video_actor::stateful_pointer<video_state> self
       }
       dispatch_chunks(self);
     },
+    [self](caf::update_atom,
+           const std::string& patch) -> caf::result<video_record> {
+      auto& rec = self->state.rec;
+      auto changed = rec;
+      if (auto err = apply_patch(changed, nlohmann::json::parse(patch, nullptr,
+                                                                false)))
+        return err;
+      rec.title = changed.title;
+      rec.info = changed.info;
+      if (!persist(self))
+        return make_error(ec::storage_error, "cannot store the change");
+      return rec;
+    },
     [self](resume_atom) {
       auto& rec = self->state.rec;
-      if (rec.state == states::created || rec.state == states::uploaded
+      if (rec.state == states::created)
+        acquire_source(self);
+      else if (rec.state == states::uploaded
           || rec.state == states::probing || !rec.probed)
         start_probe(self);
       else if (rec.state == states::transcoding

@@ -7,6 +7,7 @@
 #include "storage/keys.hpp"
 
 #include <caf/all.hpp>
+#include <nlohmann/json.hpp>
 
 #include <map>
 
@@ -40,10 +41,23 @@ void stop_video(self_ptr self, const std::string& id) {
 /// Whether this node should run the actor of a video now: it owns it by
 /// placement and sees a majority of the cluster.
 bool should_run(self_ptr self, const video_record& v) {
+  // A created video has work only once its source can be had.
+  bool work = !is_terminal(v.state)
+              && (v.state != states::created || !v.import_url.empty()
+                  || upload_complete(v.upload));
   auto* view = self->state.ctx->view;
   if (!view)
-    return !is_terminal(v.state);
-  return !is_terminal(v.state) && view->owns(v.id) && view->has_quorum();
+    return work;
+  return work && view->owns(v.id) && view->has_quorum();
+}
+
+/// Writes a record this node owns and sends it to every node.
+caf::error save(self_ptr self, const video_record& v) {
+  if (auto err = self->state.ctx->store->put_video(v))
+    return err;
+  if (self->state.ctx->member)
+    self->send(self->state.ctx->member, caf::put_atom::value, v);
+  return {};
 }
 
 /// After a change of membership: take over the unfinished videos this node
@@ -182,18 +196,62 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
     [self](create_atom, video_record& rec) -> caf::result<video_record> {
       if (!folder_exists(self, rec.tenant, rec.folder))
         return make_error(ec::not_found, "folder " + rec.folder + " not found");
-      rec.state = states::uploaded;
+      rec.state = rec.source_sha256.empty() ? states::created
+                                            : states::uploaded;
       rec.created_ms = rec.updated_ms = now_ms();
-      rec.history = {state_change{states::uploaded, rec.created_ms, {}}};
-      if (auto err = self->state.ctx->store->put_video(rec))
+      rec.history = {state_change{rec.state, rec.created_ms, {}}};
+      if (auto err = save(self, rec))
         return err;
       metrics().videos.Add({{"state", rec.state}}).Increment();
       log::info("video.created", {{"video", rec.id}, {"tenant", rec.tenant},
                                   {"bytes", std::to_string(rec.source_bytes)}});
-      if (self->state.ctx->member)
-        self->send(self->state.ctx->member, caf::put_atom::value, rec);
-      start_video(self, rec);
+      if (should_run(self, rec))
+        start_video(self, rec);
       return rec;
+    },
+    [self](upload_atom, source_part& p) -> caf::result<video_record> {
+      auto rec = load(self, p.tenant, p.video_id);
+      if (!rec)
+        return rec.error();
+      if (rec->state != states::created || !rec->import_url.empty()
+          || upload_complete(rec->upload)
+          || self->state.live.count(rec->id))
+        return make_error(ec::conflict, "the video already has a source");
+      auto max = self->state.ctx->config.max_upload_bytes;
+      if (upload_received(rec->upload) + p.part.bytes > max
+          || (p.mode == "bytes" && p.total > max))
+        return make_error(ec::too_large, "the source is larger than the "
+                                         "maximum of "
+                                           + std::to_string(max) + " bytes");
+      if (auto err = add_part(rec->upload, p.mode, p.total, p.part))
+        return err;
+      rec->updated_ms = now_ms();
+      if (auto err = save(self, *rec))
+        return err;
+      if (should_run(self, *rec)) {
+        log::info("video.source_received",
+                  {{"video", rec->id},
+                   {"bytes", std::to_string(upload_received(rec->upload))},
+                   {"parts", std::to_string(rec->upload.parts.size())}});
+        start_video(self, *rec);
+      }
+      return std::move(*rec);
+    },
+    [self](caf::update_atom, const std::string& tenant, const std::string& id,
+           const std::string& patch) -> caf::result<video_record> {
+      auto rec = load(self, tenant, id);
+      if (!rec)
+        return rec.error();
+      auto live = self->state.live.find(id);
+      if (live != self->state.live.end()) // its actor writes its record
+        return self->delegate(live->second, caf::update_atom::value, patch);
+      auto j = nlohmann::json::parse(patch, nullptr, false);
+      if (auto err = apply_patch(*rec, j))
+        return err;
+      rec->updated_ms = now_ms();
+      if (auto err = save(self, *rec))
+        return err;
+      return std::move(*rec);
     },
     [self](caf::get_atom, const std::string& tenant,
            const std::string& id) -> caf::result<video_record> {
@@ -252,11 +310,13 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
         return make_error(ec::not_found, "parent folder " + parent
                                            + " not found");
       f.created_ms = now_ms();
-      if (auto err = self->state.ctx->store->put(
-            cf::folders, keys::folder(f.tenant, f.path), encode(f)))
+      replicated_row row{static_cast<int32_t>(cf::folders),
+                         keys::folder(f.tenant, f.path), encode(f), false};
+      if (auto err = self->state.ctx->store->put(cf::folders, row.key,
+                                                 row.value))
         return err;
       if (self->state.ctx->member)
-        self->send(self->state.ctx->member, caf::put_atom::value, f);
+        self->send(self->state.ctx->member, caf::put_atom::value, row);
       return f;
     },
     [self](folder_atom, const std::string& tenant,

@@ -3,8 +3,12 @@
 #include "cluster/data_plane.hpp"
 #include "ops/log.hpp"
 #include "ops/util.hpp"
+#include "storage/url_import.hpp"
 
 #include <caf/all.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -18,6 +22,8 @@ const char* to_string(task_kind k) {
     case task_kind::audio: return "audio";
     case task_kind::images: return "images";
     case task_kind::storyboard: return "storyboard";
+    case task_kind::import: return "import";
+    case task_kind::assemble: return "assemble";
   }
   return "unknown";
 }
@@ -42,7 +48,12 @@ caf::expected<images_result> make_images(const task& t) {
   if (ec_)
     return make_error(ec::storage_error,
                       "cannot create " + dir + ": " + ec_.message());
-  auto at = codec::choose_poster_time(t.source, t.src, t.clip);
+  // The client's choice (clamped into the video), else a sensible frame.
+  auto at = t.poster_at_s >= 0
+              ? caf::expected<double>{t.clip.start_s
+                                      + std::min(t.poster_at_s,
+                                                 std::max(0.0, clip_length(t) - 0.1))}
+              : codec::choose_poster_time(t.source, t.src, t.clip);
   if (!at)
     return at.error();
   r.poster_time_s = *at;
@@ -85,6 +96,105 @@ caf::expected<images_result> make_storyboard(const task& t) {
   return r;
 }
 
+/// Downloads the source from its URL (storage/url_import.hpp): to a
+/// temporary name first, so a cut-off import leaves no partial source.
+caf::error import_source(const task& t, task_result& r) {
+  import_options opts;
+  opts.max_bytes = t.max_bytes;
+  opts.timeout_s = t.timeout_s;
+  opts.allow = t.allow;
+  for (auto& h : t.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos)
+      continue;
+    auto value = h.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    opts.headers.emplace_back(h.substr(0, colon), value);
+  }
+  auto partial = t.source + ".partial";
+  std::error_code ec_;
+  std::filesystem::create_directories(
+    std::filesystem::path{t.source}.parent_path(), ec_);
+  auto got = import_url(t.url, partial, opts);
+  if (!got)
+    return got.error();
+  std::filesystem::rename(partial, t.source, ec_);
+  if (ec_)
+    return make_error(ec::storage_error, "cannot store the import: "
+                                           + ec_.message());
+  r.bytes = got->bytes;
+  r.sha256 = got->sha256;
+  r.filename = got->filename;
+  return {};
+}
+
+/// Joins the parts of an upload into the source, then removes them.
+caf::error assemble_source(const task& t, task_result& r) {
+  std::error_code ec_;
+  // Joined before a crash (the parts are removed only after): done.
+  bool joined = std::filesystem::exists(t.source, ec_)
+                && !std::filesystem::exists(t.inputs.back(), ec_);
+  if (t.inputs.size() == 1 || joined) { // one part: it is the source
+    if (!joined)
+      std::filesystem::rename(t.inputs.front(), t.source, ec_);
+    if (ec_)
+      return make_error(ec::storage_error, "cannot store the source: "
+                                             + ec_.message());
+    auto sum = file_sha256(t.source);
+    if (!sum)
+      return sum.error();
+    r.sha256 = *sum;
+    r.bytes = static_cast<int64_t>(std::filesystem::file_size(t.source, ec_));
+    return {};
+  }
+  auto partial = t.source + ".partial";
+  int out = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                   0644);
+  if (out < 0)
+    return make_error(ec::storage_error, "cannot create " + partial);
+  std::vector<char> buf(1 << 20);
+  caf::error err;
+  for (auto& in_path : t.inputs) {
+    int in = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+      err = make_error(ec::storage_error, "missing chunk file " + in_path);
+      break;
+    }
+    ssize_t n;
+    while ((n = ::read(in, buf.data(), buf.size())) > 0)
+      if (::write(out, buf.data(), static_cast<size_t>(n)) != n) {
+        err = make_error(ec::storage_error, "cannot write the source "
+                                            "(disk full?)");
+        break;
+      }
+    ::close(in);
+    if (n < 0 && !err)
+      err = make_error(ec::storage_error, "cannot read " + in_path);
+    if (err)
+      break;
+  }
+  if (!err && ::fsync(out) != 0)
+    err = make_error(ec::storage_error, "cannot sync the source");
+  ::close(out);
+  if (!err) {
+    std::filesystem::rename(partial, t.source, ec_);
+    if (ec_)
+      err = make_error(ec::storage_error, "cannot store the source");
+  }
+  if (err) {
+    std::filesystem::remove(partial, ec_);
+    return err;
+  }
+  auto sum = file_sha256(t.source);
+  if (!sum)
+    return sum.error();
+  r.sha256 = *sum;
+  r.bytes = static_cast<int64_t>(std::filesystem::file_size(t.source, ec_));
+  for (auto& in_path : t.inputs)
+    std::filesystem::remove(in_path, ec_);
+  return {};
+}
+
 } // namespace
 
 task_result execute(const task& t, const worker_config& cfg) {
@@ -98,7 +208,8 @@ task_result execute(const task& t, const worker_config& cfg) {
   // from where it is (verified by its digest), once; later tasks of the
   // same video find it.
   std::error_code ec_;
-  if (t.origin.port != 0 && !std::filesystem::exists(t.source, ec_)) {
+  if (t.origin.port != 0 && !std::filesystem::exists(t.source, ec_)
+      && t.kind != task_kind::import && t.kind != task_kind::assemble) {
     auto got = cluster::fetch_blob(t.origin.host, t.origin.port,
                                    cfg.cluster_secret,
                                    "sources/" + t.video_id + "/source",
@@ -150,6 +261,14 @@ task_result execute(const task& t, const worker_config& cfg) {
         r.images = std::move(*i);
       else
         fail(i.error());
+      break;
+    }
+    case task_kind::import:
+    case task_kind::assemble: {
+      auto err = t.kind == task_kind::import ? import_source(t, r)
+                                             : assemble_source(t, r);
+      if (err)
+        fail(err);
       break;
     }
   }

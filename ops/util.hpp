@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -55,6 +56,9 @@ std::string hmac_sha256(std::string_view key, std::string_view data);
 
 /// Lower-case hex of raw bytes.
 std::string hex(std::string_view bytes);
+
+/// Decodes standard base64 (padding optional); nothing for invalid input.
+std::optional<std::string> base64_decode(std::string_view in);
 
 /// Compares two secrets in time independent of where they differ.
 bool equal_secrets(std::string_view a, std::string_view b);

@@ -63,9 +63,15 @@ std::string blob_store::new_tmp_path() const {
   return root_ + "/tmp/upload-" + make_uuid();
 }
 
+std::string blob_store::source_file(const std::string& id,
+                                    const std::string& name) const {
+  return root_ + "/sources/" + id + "/" + name;
+}
+
 caf::error blob_store::adopt_source(const std::string& tmp,
-                                   const std::string& id) {
-  auto dst = source_path(id);
+                                   const std::string& id,
+                                   const std::string& name) {
+  auto dst = source_file(id, name);
   std::error_code err;
   fs::create_directories(fs::path{dst}.parent_path(), err);
   if (err)

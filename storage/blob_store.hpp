@@ -2,6 +2,7 @@
 
 // Blob files under the data directory:
 //   sources/<id>/source      the uploaded file, as received
+//   sources/<id>/part-*      parts of a source uploaded in parts
 //   work/<id>/               chunk and audio packet files (intermediate)
 //   media/<id>/              published outputs (HLS, poster)
 //   tmp/                     uploads being received
@@ -31,8 +32,12 @@ public:
   /// A fresh unique path under tmp/ for an upload in progress.
   std::string new_tmp_path() const;
 
-  /// Moves a finished upload from tmp/ to sources/<id>/source (fsync'd).
-  caf::error adopt_source(const std::string& tmp, const std::string& id);
+  /// A file next to the source: sources/<id>/<name> (e.g. a part).
+  std::string source_file(const std::string& id, const std::string& name) const;
+
+  /// Moves a finished upload from tmp/ to sources/<id>/<name> (fsync'd).
+  caf::error adopt_source(const std::string& tmp, const std::string& id,
+                          const std::string& name = "source");
 
   /// Resolves `rel` (e.g. "720p/seg_00001.m4s") inside the media directory
   /// of `id`; fails with not_found for anything that would leave it.

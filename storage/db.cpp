@@ -14,7 +14,7 @@ namespace reel {
 namespace {
 
 const char* family_names[] = {"videos", "video_index", "keys", "folders",
-                              "meta"};
+                              "meta", "tokens"};
 static_assert(sizeof(family_names) / sizeof(family_names[0])
               == static_cast<size_t>(cf::count_));
 

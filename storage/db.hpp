@@ -25,6 +25,7 @@ enum class cf : int {
   keys,        // SHA-256 of an API key -> api_key_record
   folders,     // tenant, path -> folder_record
   meta,        // node-wide settings
+  tokens,      // kind, token -> token records (upload tokens)
   count_       // not a family
 };
 

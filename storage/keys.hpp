@@ -39,4 +39,10 @@ inline std::string folder_prefix(const std::string& tenant) {
 /// keys: the SHA-256 of the key.
 inline std::string api_key(const std::string& key_hash) { return key_hash; }
 
+/// tokens: upload tokens by their value.
+inline std::string upload_token(const std::string& token) {
+  return std::string{"upload"} + sep + token;
+}
+inline std::string upload_token_prefix() { return std::string{"upload"} + sep; }
+
 } // namespace reel::keys

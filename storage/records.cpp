@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace reel::codec {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
@@ -33,6 +35,138 @@ bool is_terminal(const std::string& state) {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(file_record, name, size, sha256)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(state_change, state, at_ms,
                                                 reason)
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(meta_entry, key, value)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(upload_part, index, bytes,
+                                                node, sha256)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(upload_state, mode, total,
+                                                parts)
+
+void to_json(nlohmann::json& j, const video_info& x) {
+  j = nlohmann::json{{"description", x.description},
+                     {"public", x.is_public},
+                     {"panoramic", x.panoramic},
+                     {"mp4_support", x.mp4_support},
+                     {"tags", x.tags},
+                     {"metadata", x.metadata},
+                     {"poster", x.poster},
+                     {"poster_at_s", x.poster_at_s}};
+}
+
+void from_json(const nlohmann::json& j, video_info& x) {
+  video_info d;
+  x.description = j.value("description", d.description);
+  x.is_public = j.value("public", d.is_public);
+  x.panoramic = j.value("panoramic", d.panoramic);
+  x.mp4_support = j.value("mp4_support", d.mp4_support);
+  x.tags = j.value("tags", d.tags);
+  x.metadata = j.value("metadata", d.metadata);
+  x.poster = j.value("poster", d.poster);
+  x.poster_at_s = j.value("poster_at_s", d.poster_at_s);
+}
+
+bool upload_complete(const upload_state& u) {
+  if (u.total < 0 || u.parts.empty())
+    return false;
+  if (u.mode == "parts") {
+    if (static_cast<int64_t>(u.parts.size()) != u.total)
+      return false;
+    for (size_t i = 0; i < u.parts.size(); ++i)
+      if (u.parts[i].index != static_cast<int64_t>(i) + 1)
+        return false;
+    return true;
+  }
+  int64_t next = 0;
+  for (auto& p : u.parts) { // kept sorted by index
+    if (p.index != next)
+      return false;
+    next += p.bytes;
+  }
+  return next == u.total;
+}
+
+int64_t upload_received(const upload_state& u) {
+  int64_t n = 0;
+  for (auto& p : u.parts)
+    n += p.bytes;
+  return n;
+}
+
+std::string part_file(const upload_part& p) {
+  return "part-" + std::to_string(p.index) + "-" + p.sha256.substr(0, 16);
+}
+
+caf::error add_part(upload_state& u, const std::string& mode, int64_t total,
+                    const upload_part& p) {
+  auto bad = [](const std::string& msg) {
+    return make_error(ec::invalid_argument, msg);
+  };
+  if (!u.mode.empty() && u.mode != mode)
+    return bad("this upload's chunks use another Content-Range form");
+  if (total >= 0 && u.total >= 0 && total != u.total)
+    return bad("the total differs from the earlier chunks' (" +
+               std::to_string(u.total) + ")");
+  auto known = total >= 0 ? total : u.total;
+  bool bytes = mode == "bytes";
+  if (p.bytes <= 0 || p.index < (bytes ? 0 : 1))
+    return bad("empty chunk or invalid position");
+  if (known >= 0 && (bytes ? p.index + p.bytes > known : p.index > known))
+    return bad("the chunk lies past the end of the upload");
+  for (auto& q : u.parts) {
+    if (q.index == p.index && q.bytes == p.bytes && q.sha256 == p.sha256)
+      return {}; // sent again (a retry): nothing changes
+    bool overlap = bytes ? p.index < q.index + q.bytes && q.index < p.index + p.bytes
+                         : p.index == q.index;
+    if (overlap)
+      return bad(bytes ? "the chunk overlaps bytes already received ("
+                           + std::to_string(q.index) + "-"
+                           + std::to_string(q.index + q.bytes - 1) + ")"
+                       : "part " + std::to_string(p.index)
+                           + " was already received");
+  }
+  if (!bytes && known >= 0)
+    for (auto& q : u.parts)
+      if (q.index > known)
+        return bad("an earlier part lies past the total");
+  u.mode = mode;
+  u.total = known;
+  auto at = std::find_if(u.parts.begin(), u.parts.end(),
+                         [&](auto& q) { return q.index > p.index; });
+  u.parts.insert(at, p);
+  return {};
+}
+
+caf::error apply_patch(video_record& v, const nlohmann::json& patch) {
+  if (!patch.is_object())
+    return make_error(ec::invalid_argument, "the update must be an object");
+  nlohmann::json j = v.info;
+  j["title"] = v.title;
+  for (auto& [key, value] : patch.items())
+    if (!j.contains(key))
+      return make_error(ec::invalid_argument, key + " cannot be changed");
+  j.merge_patch(patch);
+  // Every field keeps its type (a null resets it).
+  nlohmann::json defaults = video_info{};
+  defaults["title"] = std::string{};
+  for (auto& [key, value] : j.items()) {
+    if (value.is_null())
+      value = defaults[key];
+    bool same = value.type() == defaults[key].type()
+                || (value.is_number() && defaults[key].is_number());
+    if (!same)
+      return make_error(ec::invalid_argument,
+                        key + " must be " + defaults[key].type_name());
+  }
+  try {
+    auto info = j.get<video_info>();
+    v.title = j["title"].get<std::string>();
+    v.info = std::move(info);
+  } catch (const std::exception& e) {
+    return make_error(ec::invalid_argument,
+                      std::string{"invalid update: "} + e.what());
+  }
+  return {};
+}
 
 void to_json(nlohmann::json& j, const video_record& x) {
   j = nlohmann::json{{"id", x.id},
@@ -66,7 +200,11 @@ void to_json(nlohmann::json& j, const video_record& x) {
                      {"screenshots", x.screenshots},
                      {"storyboard", x.storyboard},
                      {"files", x.files},
-                     {"history", x.history}};
+                     {"history", x.history},
+                     {"info", x.info},
+                     {"upload", x.upload},
+                     {"import_url", x.import_url},
+                     {"import_headers", x.import_headers}};
 }
 
 void from_json(const nlohmann::json& j, video_record& x) {
@@ -103,6 +241,10 @@ void from_json(const nlohmann::json& j, video_record& x) {
   x.storyboard = j.value("storyboard", d.storyboard);
   x.files = j.value("files", d.files);
   x.history = j.value("history", d.history);
+  x.info = j.value("info", d.info);
+  x.upload = j.value("upload", d.upload);
+  x.import_url = j.value("import_url", d.import_url);
+  x.import_headers = j.value("import_headers", d.import_headers);
 }
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(api_key_record, key_hash,
@@ -110,6 +252,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(api_key_record, key_hash,
                                                 created_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(folder_record, tenant, path,
                                                 created_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(upload_token_record, token,
+                                                tenant, ttl_s, created_ms,
+                                                expires_ms)
 
 namespace {
 
@@ -137,9 +282,11 @@ caf::error decode_impl(const std::string& bytes, T& x) {
 std::string encode(const video_record& x) { return encode_impl(x); }
 std::string encode(const api_key_record& x) { return encode_impl(x); }
 std::string encode(const folder_record& x) { return encode_impl(x); }
+std::string encode(const upload_token_record& x) { return encode_impl(x); }
 caf::error decode(const std::string& b, video_record& x) { return decode_impl(b, x); }
 caf::error decode(const std::string& b, api_key_record& x) { return decode_impl(b, x); }
 caf::error decode(const std::string& b, folder_record& x) { return decode_impl(b, x); }
+caf::error decode(const std::string& b, upload_token_record& x) { return decode_impl(b, x); }
 
 bool valid_folder_path(const std::string& path) {
   if (path == "root")

@@ -39,6 +39,57 @@ struct state_change {
   std::string reason; // why it failed, for the failed state
 };
 
+/// One key/value pair of a video's metadata (api.video's `metadata`).
+struct meta_entry {
+  std::string key;
+  std::string value;
+};
+
+/// What clients say about a video, in every dialect: changed by PATCH
+/// requests (apply_patch), never by the pipeline.
+struct video_info {
+  std::string description;
+  bool is_public = true;   // false: media needs a playback token
+  bool panoramic = false;
+  bool mp4_support = true; // MP4 downloads offered in the assets
+  std::vector<std::string> tags;
+  std::vector<meta_entry> metadata;
+  std::string poster;      // a poster set by the client (media-relative
+                           // file name); "" = the one reel made
+  double poster_at_s = -1; // where the client wants the poster taken
+                           // (asked before there were frames); -1: reel
+                           // chooses
+};
+
+/// One piece of a source uploaded in parts (chunked uploads).
+struct upload_part {
+  int64_t index = 0;  // first byte (mode "bytes") or part number ("parts")
+  int64_t bytes = 0;
+  std::string node;   // the node that holds the part file
+  std::string sha256;
+};
+
+/// How far a source upload in parts has come.
+struct upload_state {
+  std::string mode;   // "" (no parts yet), "bytes" or "parts"
+  int64_t total = -1; // bytes or parts in all; -1 while unknown
+  std::vector<upload_part> parts;
+};
+
+/// Whether every part of the upload is in.
+bool upload_complete(const upload_state& u);
+/// Bytes received so far.
+int64_t upload_received(const upload_state& u);
+/// The file name of a part under the video's source directory (its digest
+/// in the name: a different part sent under the same index never replaces
+/// the one accepted).
+std::string part_file(const upload_part& p);
+/// Registers a part. Fails with ec::invalid_argument when it does not fit
+/// the parts before it (another Content-Range form, another total, past
+/// the end, overlapping); the same part sent again is accepted unchanged.
+caf::error add_part(upload_state& u, const std::string& mode, int64_t total,
+                    const upload_part& p);
+
 struct video_record {
   std::string id;     // UUID
   std::string tenant;
@@ -74,7 +125,19 @@ struct video_record {
   codec::storyboard_result storyboard;
   std::vector<file_record> files;      // published media
   std::vector<state_change> history;
+  video_info info;
+  // How the source arrives while the video is "created": in parts, or
+  // imported from a URL (with extra request headers "Name: value").
+  upload_state upload;
+  std::string import_url;
+  std::vector<std::string> import_headers;
 };
+
+/// Applies a JSON merge patch to the client-settable fields of a video:
+/// "title" and those of video_info ("description", "public", "panoramic",
+/// "mp4_support", "tags", "metadata", "poster"). Fails with
+/// ec::invalid_argument (naming the field) for another key or a wrong type.
+caf::error apply_patch(video_record& v, const nlohmann::json& patch);
 
 /// A page of a tenant's videos, newest first.
 struct video_page {
@@ -90,6 +153,16 @@ struct api_key_record {
   int64_t created_ms = 0;
 };
 
+/// A delegated upload token (api.video): whoever holds it may upload one
+/// video to its tenant, until it expires (expires_ms 0: never).
+struct upload_token_record {
+  std::string token;
+  std::string tenant;
+  int64_t ttl_s = 0;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+};
+
 struct folder_record {
   std::string tenant;
   std::string path; // "root" or "root/a/b"
@@ -101,15 +174,19 @@ void from_json(const nlohmann::json& j, video_record& x);
 void to_json(nlohmann::json& j, const api_key_record& x);
 void from_json(const nlohmann::json& j, api_key_record& x);
 void to_json(nlohmann::json& j, const folder_record& x);
+void to_json(nlohmann::json& j, const upload_token_record& x);
+void from_json(const nlohmann::json& j, upload_token_record& x);
 void from_json(const nlohmann::json& j, folder_record& x);
 
 /// Serialized forms as stored in RocksDB.
 std::string encode(const video_record& x);
 std::string encode(const api_key_record& x);
 std::string encode(const folder_record& x);
+std::string encode(const upload_token_record& x);
 caf::error decode(const std::string& bytes, video_record& x);
 caf::error decode(const std::string& bytes, api_key_record& x);
 caf::error decode(const std::string& bytes, folder_record& x);
+caf::error decode(const std::string& bytes, upload_token_record& x);
 
 /// A folder path is "root" or "root/" followed by segments of
 /// [A-Za-z0-9_-] (1..64 chars), at most 8 deep.

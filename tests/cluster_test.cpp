@@ -137,5 +137,6 @@ BOOST_AUTO_TEST_CASE(blob_requests_are_checked) {
                    "sources/not-a-uuid/source"})
     BOOST_TEST(!reel::cluster::servable_path(bad), bad);
   BOOST_TEST(reel::cluster::servable_path("sources/" + p.id + "/source"));
+  BOOST_TEST(reel::cluster::servable_path("sources/" + p.id + "/part-2-0630da5381d0497f"));
   BOOST_TEST(reel::cluster::servable_path("media/" + p.id + "/720p/seg_00001.m4s"));
 }

@@ -4,6 +4,7 @@
 #include "ops/config.hpp"
 #include "ops/error.hpp"
 #include "ops/metrics.hpp"
+#include "ops/token.hpp"
 #include "ops/util.hpp"
 
 #include <cstdio>
@@ -135,4 +136,42 @@ BOOST_AUTO_TEST_CASE(metrics_render_in_text_format) {
   BOOST_TEST(text.find("reel_ingest_bytes_total 5") != std::string::npos);
   BOOST_TEST(text.find("reel_http_requests_total{code=\"200\",route=\"x\"} 1")
              != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(signed_tokens_verify_until_they_expire) {
+  auto t = sign_token("secret", "at", {"abc", "n1"}, 2000);
+  auto ok = verify_token("secret", "at", t, 1000);
+  BOOST_REQUIRE(ok);
+  BOOST_TEST(ok->size() == 2u);
+  BOOST_TEST(ok->at(0) == "abc");
+  BOOST_TEST(message_of(verify_token("secret", "at", t, 2000).error())
+             == "the token has expired");
+  BOOST_TEST(!verify_token("other", "at", t, 1000));    // another secret
+  BOOST_TEST(!verify_token("secret", "rt", t, 1000));   // another kind
+  auto forged = t;
+  forged.replace(forged.find("2000"), 4, "9999");       // a later expiry
+  BOOST_TEST(!verify_token("secret", "at", forged, 1000));
+  BOOST_TEST(!verify_token("secret", "at", "", 1000));
+  BOOST_TEST(!verify_token("secret", "at", "at.x", 1000));
+}
+
+BOOST_AUTO_TEST_CASE(base64_decodes_what_basic_auth_sends) {
+  BOOST_TEST(*base64_decode("S0VZMTIzOg==") == "KEY123:");
+  BOOST_TEST(*base64_decode("S0VZMTIzOg") == "KEY123:");
+  BOOST_TEST(base64_decode("").value() == "");
+  BOOST_TEST(!base64_decode("S0V*"));
+}
+
+BOOST_AUTO_TEST_CASE(import_and_token_options) {
+  auto cfg = parse({"--import-allow", "127.0.0.0/8, localhost",
+                    "--import-timeout", "5", "--access-token-ttl", "60",
+                    "--max-upload-bytes", "1000"});
+  BOOST_REQUIRE(cfg);
+  BOOST_TEST(cfg->import_allow.size() == 2u);
+  BOOST_TEST(cfg->import_allow.at(1) == "localhost");
+  BOOST_TEST(cfg->import_timeout == 5);
+  BOOST_TEST(cfg->import_max_bytes == 1000); // follows max-upload-bytes
+  BOOST_TEST(cfg->access_token_ttl == 60);
+  BOOST_TEST(!parse({"--import-allow", "10.0.0.0/99"}));
+  BOOST_TEST(!parse({"--access-token-ttl", "0"}));
 }

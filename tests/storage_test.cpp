@@ -6,6 +6,8 @@
 #include "storage/db.hpp"
 #include "storage/keys.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 
@@ -154,4 +156,99 @@ BOOST_AUTO_TEST_CASE(sources_are_adopted_and_removed) {
   std::ofstream{blobs.new_tmp_path()} << "partial";
   blobs.clean_tmp();
   BOOST_TEST(fs::is_empty(dir.path + "/tmp"));
+}
+
+namespace {
+
+upload_part part(int64_t index, int64_t bytes, const std::string& sha = "a") {
+  upload_part p;
+  p.index = index;
+  p.bytes = bytes;
+  p.sha256 = sha;
+  return p;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(byte_chunks_in_any_order_complete_the_upload) {
+  upload_state u;
+  BOOST_TEST(!add_part(u, "bytes", 30, part(20, 10)));
+  BOOST_TEST(!upload_complete(u));
+  BOOST_TEST(!add_part(u, "bytes", 30, part(0, 10)));
+  BOOST_TEST(!upload_complete(u));
+  // The same chunk again (a retry) changes nothing.
+  BOOST_TEST(!add_part(u, "bytes", 30, part(0, 10)));
+  BOOST_TEST(u.parts.size() == 2u);
+  BOOST_TEST(!add_part(u, "bytes", 30, part(10, 10)));
+  BOOST_TEST(upload_complete(u));
+  BOOST_TEST(upload_received(u) == 30);
+  BOOST_TEST(u.parts.front().index == 0); // kept in order
+}
+
+BOOST_AUTO_TEST_CASE(chunks_that_do_not_fit_are_refused) {
+  upload_state u;
+  BOOST_REQUIRE(!add_part(u, "bytes", 30, part(0, 10)));
+  auto overlap = add_part(u, "bytes", 30, part(5, 10));
+  BOOST_TEST(code_of(overlap) == ec::invalid_argument);
+  BOOST_TEST(message_of(overlap).find("overlaps") != std::string::npos);
+  BOOST_TEST(code_of(add_part(u, "bytes", 40, part(10, 10)))
+             == ec::invalid_argument); // another total
+  BOOST_TEST(code_of(add_part(u, "bytes", 30, part(25, 10)))
+             == ec::invalid_argument); // past the end
+  BOOST_TEST(code_of(add_part(u, "parts", 3, part(2, 10)))
+             == ec::invalid_argument); // another form
+  BOOST_TEST(code_of(add_part(u, "bytes", 30, part(0, 10, "b")))
+             == ec::invalid_argument); // different bytes, same place
+  BOOST_TEST(u.parts.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(numbered_parts_with_a_total_learnt_at_the_end) {
+  upload_state u;
+  BOOST_TEST(!add_part(u, "parts", -1, part(1, 7)));
+  BOOST_TEST(!add_part(u, "parts", -1, part(2, 7)));
+  BOOST_TEST(!upload_complete(u));
+  BOOST_TEST(u.total == -1);
+  BOOST_TEST(code_of(add_part(u, "parts", -1, part(2, 5)))
+             == ec::invalid_argument); // part 2 again, other bytes
+  BOOST_TEST(code_of(add_part(u, "parts", 1, part(3, 3)))
+             == ec::invalid_argument); // a total below parts received
+  BOOST_TEST(!add_part(u, "parts", 3, part(3, 3)));
+  BOOST_TEST(upload_complete(u));
+  BOOST_TEST(upload_received(u) == 17);
+  BOOST_TEST(part_file(u.parts[0]).rfind("part-1-", 0) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(patches_change_only_client_fields_with_their_types) {
+  video_record v;
+  v.title = "old";
+  v.state = states::ready;
+  auto patch = nlohmann::json::parse(
+    R"({"title":"new","public":false,"tags":["a"],
+        "metadata":[{"key":"k","value":"v"}],"poster_at_s":1.5})");
+  BOOST_REQUIRE(!apply_patch(v, patch));
+  BOOST_TEST(v.title == "new");
+  BOOST_TEST(!v.info.is_public);
+  BOOST_TEST(v.info.tags.size() == 1u);
+  BOOST_TEST(v.info.metadata.at(0).value == "v");
+  BOOST_TEST(v.info.poster_at_s == 1.5);
+  BOOST_TEST(v.info.description.empty()); // untouched
+  auto bad = [&](const char* text) {
+    auto before = encode(v);
+    auto err = apply_patch(v, nlohmann::json::parse(text));
+    BOOST_TEST(encode(v) == before); // nothing half-applied
+    return code_of(err);
+  };
+  BOOST_TEST(bad(R"({"state":"failed"})") == ec::invalid_argument);
+  BOOST_TEST(bad(R"({"tags":"a"})") == ec::invalid_argument);
+  BOOST_TEST(bad(R"({"tags":[1]})") == ec::invalid_argument);
+  BOOST_TEST(bad(R"({"public":"no"})") == ec::invalid_argument);
+  BOOST_TEST(bad(R"([1])") == ec::invalid_argument);
+  // null resets a field.
+  BOOST_REQUIRE(!apply_patch(v, nlohmann::json::parse(R"({"tags":null})")));
+  BOOST_TEST(v.info.tags.empty());
+  // The new fields survive the store's encoding.
+  video_record back;
+  BOOST_REQUIRE(!decode(encode(v), back));
+  BOOST_TEST(back.info.metadata.at(0).key == "k");
+  BOOST_TEST(!back.info.is_public);
 }

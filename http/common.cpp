@@ -46,9 +46,38 @@ void render_error(dialect d, const caf::error& err, httplib::Response& res,
       if (!field.empty())
         body["errors"] = {{field, nlohmann::ordered_json::array({msg})}};
       break;
+    case dialect::apivideo: {
+      // api.video's documented problem types; the detail says what exactly.
+      auto [slug, title] =
+        code == ec::invalid_argument ? std::pair{"invalid-attribute",
+                                                 "An attribute is invalid."}
+        : code == ec::unauthorized
+          ? std::pair{"authentication-invalid-api-key", "The API key is invalid."}
+        : code == ec::forbidden
+          ? std::pair{"authorization-forbidden", "Access to this resource is forbidden."}
+        : code == ec::not_found
+          ? std::pair{"resource-not-found", "The requested resource was not found."}
+        : code == ec::too_large
+          ? std::pair{"uploaded-file-too-large", "The uploaded file is too large."}
+        : code == ec::conflict
+          ? std::pair{"conflict", "The request conflicts with the resource's state."}
+          : std::pair{"server-error", "Server error"};
+      if (code == ec::too_large)
+        status = 400; // as api.video answers it
+      body = {{"type", std::string{"https://docs.api.video/reference/"} + slug},
+              {"title", title},
+              {"name", field},
+              {"status", status},
+              {"detail", msg}};
+      if (status == 400)
+        body["problems"] = nlohmann::ordered_json::array(
+          {{{"type", body["type"]}, {"title", title}, {"name", field}}});
+      break;
+    }
   }
   if (status == 401)
-    res.set_header("WWW-Authenticate", "Bearer");
+    res.set_header("WWW-Authenticate", d == dialect::apivideo ? "Basic"
+                                                              : "Bearer");
   reply_json(res, status, body);
 }
 
@@ -197,13 +226,14 @@ void router::del(const std::string& pattern, const std::string& name,
   });
 }
 
-void router::post(const std::string& pattern, const std::string& name,
-                  handler h) {
-  // Bodies of such requests are small documents: they are read here, up to
-  // max_json_body, so that no client can make the node buffer more.
-  svr_.Post(pattern, [name, h](const httplib::Request& req,
-                               httplib::Response& res,
-                               const httplib::ContentReader& reader) {
+namespace {
+
+/// A handler that reads a small document body (up to max_json_body, so
+/// that no client can make the node buffer more) before calling `h`.
+httplib::Server::HandlerWithContentReader
+with_small_body(const std::string& name, router::handler h) {
+  return [name, h](const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& reader) {
     guarded(name, req, res, [&] {
       std::string body;
       bool too_large = false;
@@ -235,6 +265,27 @@ void router::post(const std::string& pattern, const std::string& name,
       copy.body = std::move(body);
       h(copy, res);
     });
+  };
+}
+
+} // namespace
+
+void router::post(const std::string& pattern, const std::string& name,
+                  handler h) {
+  svr_.Post(pattern, with_small_body(name, std::move(h)));
+}
+
+void router::patch(const std::string& pattern, const std::string& name,
+                   handler h) {
+  svr_.Patch(pattern, with_small_body(name, std::move(h)));
+}
+
+void router::put(const std::string& pattern, const std::string& name,
+                 reader_handler h) {
+  svr_.Put(pattern, [name, h](const httplib::Request& req,
+                              httplib::Response& res,
+                              const httplib::ContentReader& reader) {
+    guarded(name, req, res, [&] { h(req, res, reader); });
   });
 }
 

@@ -19,6 +19,7 @@ namespace reel::http {
 enum class dialect {
   native,  // /v1/...: {"error": {"code", "message"}}
   uploads, // /api/client/v1/...: {"message", "errors"?}
+  apivideo, // api.video: {"type", "title", "name", "status", "detail"?}
 };
 
 /// The HTTP status for an error code.
@@ -76,6 +77,11 @@ public:
   /// A POST whose body the handler streams itself.
   void post(const std::string& pattern, const std::string& name,
             reader_handler h);
+  /// A PATCH with a small document body (read like post's).
+  void patch(const std::string& pattern, const std::string& name, handler h);
+  /// A PUT whose body the handler streams itself.
+  void put(const std::string& pattern, const std::string& name,
+           reader_handler h);
 
 private:
   httplib::Server& svr_;

@@ -88,7 +88,24 @@ void add_embed(router& r, node& n) {
                             "text/html; charset=utf-8");
             return;
           }
-          auto src = playback_url(*v, n.config().public_url);
+          // A private video plays with the playback token it was given;
+          // its media URLs carry it.
+          auto token = req.get_param_value("token");
+          if (auto why = playback_denied(n, *v, token); !why.empty()) {
+            res.status = 403;
+            res.set_content(page("Private video",
+                                 "<div class=\"note\">This video is private: "
+                                 "open it with the link you were given.</div>"),
+                            "text/html; charset=utf-8");
+            return;
+          }
+          auto media = n.config().public_url + "/media/" + v->id + "/";
+          auto with_token = [&](std::string url) {
+            if (!v->info.is_public && url.rfind(media, 0) == 0)
+              url.insert(media.size(), "token/" + token + "/");
+            return url;
+          };
+          auto src = with_token(playback_url(*v, n.config().public_url));
           if (src.empty()) {
             auto note = v->state == states::failed
                           ? "This video could not be processed."
@@ -99,10 +116,9 @@ void add_embed(router& r, node& n) {
             return;
           }
           // The poster exists once the video is ready (it may play before).
-          auto poster = v->state == states::ready
-                          ? " poster=\"" + html_escape(n.config().public_url
-                                                       + "/media/" + v->id
-                                                       + "/poster.jpg")
+          auto poster = v->state == states::ready || !v->info.poster.empty()
+                          ? " poster=\""
+                              + html_escape(with_token(media + "thumbnail.jpg"))
                               + "\""
                           : std::string{};
           auto body = "<video id=\"player\" controls playsinline" + poster

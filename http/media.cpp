@@ -4,7 +4,10 @@
 #include "http/range.hpp"
 #include "http/routes.hpp"
 #include "ops/metrics.hpp"
+#include "ops/token.hpp"
+#include "ops/util.hpp"
 #include "storage/blob_store.hpp"
+#include "storage/db.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,6 +19,8 @@
 namespace reel::http {
 
 namespace {
+
+constexpr int64_t playback_ttl_ms = int64_t{24} * 3600 * 1000;
 
 const char* content_type(const std::string& path) {
   auto dot = path.rfind('.');
@@ -32,6 +37,8 @@ const char* content_type(const std::string& path) {
     return "application/dash+xml";
   if (ext == "jpg" || ext == "jpeg")
     return "image/jpeg";
+  if (ext == "png")
+    return "image/png";
   if (ext == "vtt")
     return "text/vtt";
   if (ext == "m4a")
@@ -48,13 +55,75 @@ struct fd_holder {
   int fd;
 };
 
+void plain(httplib::Response& res, int status, const std::string& text) {
+  res.status = status;
+  res.set_content(text + "\n", "text/plain");
+}
+
 } // namespace
+
+std::string playback_segment(node& n, const video_record& v) {
+  if (v.info.is_public)
+    return {};
+  return "token/"
+         + sign_token(n.signing_secret(), "pt", {v.id},
+                      now_ms() + playback_ttl_ms)
+         + "/";
+}
+
+std::string playback_denied(node& n, const video_record& v,
+                            const std::string& token) {
+  if (v.info.is_public)
+    return {};
+  if (token.empty())
+    return "this video is private: its media need a playback token";
+  auto fields = verify_token(n.signing_secret(), "pt", token, now_ms());
+  if (!fields)
+    return "playback token: " + message_of(fields.error());
+  if (fields->size() != 1 || fields->front() != v.id)
+    return "the playback token is for another video";
+  return {};
+}
 
 void add_media(router& r, node& n) {
   r.get(R"(/media/([^/]+)/(.+))", "media",
         [&n](const httplib::Request& req, httplib::Response& res) {
           std::string id = req.matches[1];
           std::string rel = req.matches[2];
+          std::string token;
+          if (rel.rfind("token/", 0) == 0) { // token/<t>/<path>
+            auto slash = rel.find('/', 6);
+            if (slash == std::string::npos) {
+              plain(res, 404, "not found");
+              return;
+            }
+            token = rel.substr(6, slash - 6);
+            rel = rel.substr(slash + 1);
+          }
+          // The record says who may play it and what the aliases name.
+          auto rec = is_uuid(id) ? n.store().get_video(id)
+                                 : caf::expected<std::optional<video_record>>{
+                                   std::optional<video_record>{}};
+          if (!rec || !*rec) {
+            plain(res, 404, "not found");
+            return;
+          }
+          auto& v = **rec;
+          if (auto why = playback_denied(n, v, token); !why.empty()) {
+            plain(res, 403, why);
+            return;
+          }
+          if (rel == "mp4/source.mp4") { // the best download
+            const codec::rendition* best = nullptr;
+            for (auto& x : v.renditions)
+              if (!x.mp4.empty() && (!best || x.height > best->height))
+                best = &x;
+            if (!best || !v.info.mp4_support) {
+              plain(res, 404, "not found");
+              return;
+            }
+            rel = best->mp4;
+          }
           caf::expected<std::string> path{make_error(ec::not_found, "")};
           if (rel == "thumbnail.jpg" && req.has_param("time")) {
             // A frame at any time, made on first request, then cached.
@@ -74,10 +143,11 @@ void add_media(router& r, node& n) {
               return;
             }
           } else {
-            // Without a time, the thumbnail is the poster.
-            path = n.media_file(id, rel == "thumbnail.jpg"
-                                      ? std::string{"poster.jpg"}
-                                      : rel);
+            // Without a time, the thumbnail is the poster: the client's
+            // if it set one.
+            if (rel == "thumbnail.jpg")
+              rel = v.info.poster.empty() ? "poster.jpg" : v.info.poster;
+            path = n.media_file(id, rel);
           }
           if (!path) {
             res.status = 404;

@@ -16,7 +16,20 @@ void add_native_api(router& r, node& n);
 /// The player page /embed/<id> and the player script it loads.
 void add_embed(router& r, node& n);
 
-/// Media files: /media/<id>/<path> with Range support.
+/// Media files: /media/<id>/<path> with Range support; a private video's
+/// as /media/<id>/token/<playback token>/<path>.
 void add_media(router& r, node& n);
+
+/// The api.video dialect: /auth, /videos, /upload, /upload-tokens.
+void add_apivideo_api(router& r, node& n);
+
+/// The path segment "token/<t>/" a private video's media URLs carry (a
+/// playback token signed for it, valid a day); "" for a public video.
+std::string playback_segment(node& n, const video_record& v);
+
+/// Why `token` does not open video `v` ("" when it does, or when the video
+/// is public).
+std::string playback_denied(node& n, const video_record& v,
+                            const std::string& token);
 
 } // namespace reel::http

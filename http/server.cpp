@@ -61,6 +61,7 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
   add_native_api(r, n);
   add_uploads_api(r, n);
   add_media(r, n);
+  add_apivideo_api(r, n);
   add_embed(r, n);
 }
 

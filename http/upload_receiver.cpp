@@ -88,6 +88,11 @@ struct active_upload {
 
 } // namespace
 
+tmp_guard::~tmp_guard() {
+  if (!path.empty())
+    ::unlink(path.c_str());
+}
+
 caf::expected<received_upload>
 receive_multipart(const httplib::Request& req,
                   const httplib::ContentReader& reader, blob_store& blobs,
@@ -118,6 +123,8 @@ receive_multipart(const httplib::Request& req,
   bool over = false;
   bool bad = false;
   bool io_failed = false;
+  bool skipping = false; // in a second file part
+  int64_t skipped = 0;
   caf::error refused;
   // The field read last is complete once the next part starts.
   auto check_done_field = [&] {
@@ -131,7 +138,17 @@ receive_multipart(const httplib::Request& req,
     [&](const httplib::MultipartFormData& part) {
       if (!check_done_field())
         return false;
-      if (part.name == file_field && !out.has_file) {
+      bool is_file = file_field.empty() ? !part.filename.empty()
+                                        : part.name == file_field;
+      if (is_file && out.has_file) {
+        ++out.extra_files; // read past, not kept
+        in_file = false;
+        current.clear();
+        skipping = true;
+        return true;
+      }
+      skipping = false;
+      if (is_file) {
         in_file = true;
         out.has_file = true;
         out.filename = part.filename;
@@ -147,6 +164,11 @@ receive_multipart(const httplib::Request& req,
       return true;
     },
     [&](const char* data, size_t len) {
+      if (skipping) {
+        skipped += static_cast<int64_t>(len);
+        over = out.bytes + skipped > max_bytes;
+        return !over;
+      }
       if (in_file) {
         out.bytes += static_cast<int64_t>(len);
         ingest.Increment(static_cast<double>(len));

@@ -24,7 +24,18 @@ struct received_upload {
   int64_t bytes = 0;
   std::string sha256;
   bool has_file = false;
+  int extra_files = 0; // file parts after the first (not stored)
   std::map<std::string, std::string> fields; // the other (small) parts
+};
+
+/// Removes a temporary upload file when it goes out of scope, unless
+/// released (adopted into the blob store).
+struct tmp_guard {
+  std::string path;
+  tmp_guard(const tmp_guard&) = delete;
+  tmp_guard& operator=(const tmp_guard&) = delete;
+  ~tmp_guard();
+  void release() { path.clear(); }
 };
 
 /// Called with each small field as soon as it is complete; an error stops
@@ -33,7 +44,8 @@ struct received_upload {
 using field_check =
   std::function<caf::error(const std::string& name, const std::string& value)>;
 
-/// Reads a multipart/form-data body: the part named `file_field` goes to a
+/// Reads a multipart/form-data body: the part named `file_field` (or, with
+/// `file_field` empty, the first part with a file name) goes to a
 /// temporary file, every other part (at most 32, 8 KiB each) into `fields`.
 /// Fails with ec::too_large past `max_bytes` (also for chunked bodies),
 /// ec::invalid_argument for a malformed body, or `check`'s error; no file is

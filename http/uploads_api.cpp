@@ -75,13 +75,7 @@ void add_uploads_api(router& r, node& n) {
                                                   : "");
              return;
            }
-           struct cleanup { // the tmp file, unless adopted
-             std::string path;
-             ~cleanup() {
-               if (!path.empty())
-                 ::unlink(path.c_str());
-             }
-           } tmp{up->has_file ? up->tmp_path : std::string{}};
+           tmp_guard tmp{up->has_file ? up->tmp_path : std::string{}};
            if (!up->has_file) {
              reply_error(d, ec::invalid_argument,
                          "The video field is required.", res, "video");
@@ -128,7 +122,7 @@ void add_uploads_api(router& r, node& n) {
                render_error(d, v.error(), res);
              return;
            }
-           tmp.path.clear(); // adopted into the blob store
+           tmp.release(); // adopted into the blob store
            auto [code, text] = upload_status(v->state);
            reply_json(res, 202,
                       {{"message", "Upload accepted and is now being processed."},

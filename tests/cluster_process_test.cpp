@@ -305,3 +305,58 @@ BOOST_AUTO_TEST_CASE(drain_then_stop_loses_nothing) {
     BOOST_TEST(frames_of(c.at(1), id) == 100);
   }
 }
+
+BOOST_AUTO_TEST_CASE(api_video_tokens_and_chunks_work_on_any_node) {
+  cluster c{3};
+  auto clip = make_clip(clips(), "chunks.mp4", 640, 360, 6);
+  auto dir = std::filesystem::path{clip}.parent_path().string();
+  // Two halves of the file, each sent to a different node.
+  BOOST_REQUIRE(sh("cd " + quote(dir) + " && split -n 2 -d chunks.mp4 "
+                   "chunks.part. 2>&1").first == 0);
+  auto curl = [&](reeld_process& n, const std::string& args) {
+    auto r = sh("curl -s -w '\\n%{http_code}' " + args + " 2>&1");
+    auto cut = r.second.rfind('\n');
+    return std::pair{std::stoi(r.second.substr(cut + 1)),
+                     json::parse(r.second.substr(0, cut), nullptr, false)};
+  };
+  auto basic = std::string{"-u "} + reeld_process::key + ": ";
+  // An access token made by node 0 opens node 2.
+  auto [st, tok] = curl(c.at(0), "-H 'Content-Type: application/json' -d "
+                                   + quote(json{{"apiKey", reeld_process::key}}.dump())
+                                   + " " + c.at(0).base() + "/auth/api-key");
+  BOOST_REQUIRE(st == 200);
+  auto bearer = "-H " + quote("Authorization: Bearer "
+                              + tok["access_token"].get<std::string>()) + " ";
+  auto [st2, list] = curl(c.at(2), bearer + c.at(2).base() + "/videos");
+  BOOST_TEST(st2 == 200);
+  // Created on node 1, its chunks sent to nodes 0 and 2, in reverse order.
+  auto [st3, v] = curl(c.at(1), basic + "-H 'Content-Type: application/json' "
+                                  "-d '{\"title\":\"spread chunks\"}' "
+                                  + c.at(1).base() + "/videos");
+  BOOST_REQUIRE(st3 == 201);
+  std::string id = v["videoId"];
+  auto [st4, a] = curl(c.at(2), basic + "-H 'Content-Range: part 2/2' -F file=@"
+                                  + quote(dir + "/chunks.part.01") + " "
+                                  + c.at(2).base() + "/videos/" + id + "/source");
+  BOOST_TEST(st4 == 201, a.dump());
+  auto [st5, b] = curl(c.at(0), bearer + "-H 'Content-Range: part 1/2' -F file=@"
+                                  + quote(dir + "/chunks.part.00") + " "
+                                  + c.at(0).base() + "/videos/" + id + "/source");
+  BOOST_TEST(st5 == 201, b.dump());
+  auto done = c.at(1).wait_terminal(id, 180s);
+  BOOST_REQUIRE_MESSAGE(done["state"] == "ready", done.dump());
+  auto sum = sh("sha256sum " + quote(clip)).second.substr(0, 64);
+  BOOST_TEST(done["source"]["sha256"] == sum);
+  BOOST_TEST(frames_of(c.at(2), id) == 150);
+  // An upload token made on node 0 is taken by node 1.
+  auto [st6, t] = curl(c.at(0), basic + "-H 'Content-Type: application/json' "
+                                  "-d '{\"ttl\":600}' " + c.at(0).base()
+                                  + "/upload-tokens");
+  BOOST_REQUIRE(st6 == 200);
+  std::this_thread::sleep_for(500ms);
+  auto [st7, w] = curl(c.at(1), "-F file=@" + quote(clip) + " '" + c.at(1).base()
+                                  + "/upload?token="
+                                  + t["token"].get<std::string>() + "'");
+  BOOST_TEST(st7 == 201, w.dump());
+  BOOST_TEST(w["title"] == "chunks.mp4");
+}

@@ -1,0 +1,1104 @@
+// The api.video dialect (seed 002; authority: api.video's OpenAPI document
+// and its official clients): /auth, /videos, sources uploaded whole or in
+// chunks, status, thumbnails, upload tokens. docs/api.md has the mapping.
+
+#include "http/render.hpp"
+#include "http/routes.hpp"
+#include "http/upload_receiver.hpp"
+#include "ops/token.hpp"
+#include "ops/util.hpp"
+#include "storage/blob_store.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <cstdlib>
+#include <numeric>
+
+namespace reel::http {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+constexpr auto d = dialect::apivideo;
+
+constexpr int64_t refresh_ttl_s = 30 * 24 * 3600;
+/// api.video's limit for a source sent in one request, and for a chunk.
+constexpr int64_t max_request_bytes = int64_t{200} << 20;
+constexpr int64_t max_thumbnail_bytes = int64_t{8} << 20;
+
+/// Answers one of api.video's documented problems.
+void problem(httplib::Response& res, int status, const std::string& slug,
+             const std::string& title, const std::string& name = {},
+             const std::string& detail = {}) {
+  auto type = "https://docs.api.video/reference/" + slug;
+  json body = {{"type", type}, {"title", title}, {"name", name},
+               {"status", status}};
+  if (!detail.empty())
+    body["detail"] = detail;
+  if (status == 400)
+    body["problems"] = json::array({{{"type", type}, {"title", title},
+                                     {"name", name}}});
+  if (status == 401)
+    res.set_header("WWW-Authenticate", "Basic");
+  reply_json(res, status, body);
+}
+
+void not_found(httplib::Response& res, const std::string& name = "videoId") {
+  problem(res, 404, "resource-not-found",
+          "The requested resource was not found.", name);
+}
+
+/// api.video dates: ISO 8601 with an explicit offset.
+json atom_time(int64_t ms) {
+  if (ms <= 0)
+    return nullptr;
+  auto s = iso8601(ms);
+  s.pop_back(); // Z
+  return s + "+00:00";
+}
+
+/// Authenticates api.video's ways: HTTP Basic with the API key as user
+/// name (what the official clients send), or a Bearer access token from
+/// /auth/api-key (or the key itself).
+std::optional<principal> av_auth(node& n, const httplib::Request& req,
+                                 httplib::Response& res) {
+  auto h = req.get_header_value("Authorization");
+  if (h.empty()) {
+    problem(res, 401, "authentication-missing-authorization-header",
+            "The \"Authorization\" header is missing.");
+    return std::nullopt;
+  }
+  auto invalid_header = [&] {
+    problem(res, 401, "authentication-invalid-authorization-header-value",
+            "The \"Authorization\" header value is invalid.");
+    return std::nullopt;
+  };
+  caf::expected<principal> who{make_error(ec::unauthorized, "")};
+  bool token = false;
+  std::string why; // for a token: expired, or invalid
+  if (h.size() > 6 && (h.compare(0, 6, "Basic ") == 0
+                       || h.compare(0, 6, "basic ") == 0)) {
+    auto decoded = base64_decode(h.substr(6));
+    if (!decoded)
+      return invalid_header();
+    who = n.authenticate(decoded->substr(0, decoded->find(':')));
+  } else if (auto bearer = bearer_token(req); !bearer.empty()) {
+    if (bearer.rfind("at.", 0) == 0) {
+      token = true;
+      auto fields = verify_token(n.signing_secret(), "at", bearer, now_ms());
+      who = fields && !fields->empty()
+              ? n.key_principal(fields->front())
+              : caf::expected<principal>{make_error(ec::unauthorized, "")};
+      why = !fields ? message_of(fields.error())
+                    : !who ? message_of(who.error()) : std::string{};
+    } else {
+      who = n.authenticate(bearer);
+    }
+  } else {
+    return invalid_header();
+  }
+  if (who)
+    return *who;
+  if (code_of(who.error()) != ec::unauthorized) {
+    render_error(d, who.error(), res);
+    return std::nullopt;
+  }
+  if (token)
+    problem(res, 401, "authentication-invalid-access-token",
+            "The access token is invalid or expired.", "", why);
+  else
+    problem(res, 401, "authentication-invalid-api-key",
+            "The API key is invalid.");
+  return std::nullopt;
+}
+
+/// A fresh pair of tokens for the key whose digest is `key_hash`.
+json token_pair(node& n, const std::string& key_hash) {
+  auto now = now_ms();
+  auto nonce = random_token(12);
+  auto access_ttl_s = n.config().access_token_ttl;
+  return {{"token_type", "Bearer"},
+          {"expires_in", access_ttl_s},
+          {"access_token", sign_token(n.signing_secret(), "at",
+                                      {key_hash, nonce},
+                                      now + access_ttl_s * 1000)},
+          {"refresh_token", sign_token(n.signing_secret(), "rt",
+                                       {key_hash, nonce},
+                                       now + refresh_ttl_s * 1000)}};
+}
+
+/// The MP4 a "mp4" asset serves: the highest rung's download.
+const codec::rendition* best_mp4(const video_record& v) {
+  const codec::rendition* best = nullptr;
+  for (auto& r : v.renditions)
+    if (!r.mp4.empty() && (!best || r.height > best->height))
+      best = &r;
+  return best;
+}
+
+json av_video(node& n, const video_record& v) {
+  auto base = n.config().public_url;
+  auto tok = playback_segment(n, v);
+  auto media = base + "/media/" + v.id + "/" + tok;
+  auto player = base + "/embed/" + v.id;
+  if (!tok.empty()) // "token/<t>/" -> "?token=<t>"
+    player += "?token=" + tok.substr(6, tok.size() - 7);
+  json tags = json::array();
+  for (auto& t : v.info.tags)
+    tags.push_back(t);
+  json metadata = json::array();
+  for (auto& m : v.info.metadata)
+    metadata.push_back({{"key", m.key}, {"value", m.value}});
+  json assets = {
+    {"iframe", "<iframe src=\"" + player
+                 + "\" width=\"100%\" height=\"100%\" frameborder=\"0\" "
+                   "scrolling=\"no\" allowfullscreen=\"true\"></iframe>"},
+    {"player", player},
+    {"hls", media + "master.m3u8"},
+    {"thumbnail", media + "thumbnail.jpg"},
+  };
+  if (v.info.mp4_support)
+    assets["mp4"] = media + "mp4/source.mp4";
+  json source = {{"uri", "/videos/" + v.id + "/source"}};
+  if (!v.import_url.empty())
+    source["type"] = "url";
+  else if (v.state != states::created || !v.upload.parts.empty())
+    source["type"] = "upload";
+  return {{"videoId", v.id},
+          {"title", v.title},
+          {"description", v.info.description},
+          {"public", v.info.is_public},
+          {"panoramic", v.info.panoramic},
+          {"mp4Support", v.info.mp4_support},
+          {"tags", tags},
+          {"metadata", metadata},
+          {"createdAt", atom_time(v.created_ms)},
+          {"publishedAt", atom_time(v.created_ms)},
+          {"updatedAt", atom_time(v.updated_ms)},
+          {"discarded", false},
+          {"discardedAt", nullptr},
+          {"deletesAt", nullptr},
+          {"language", nullptr},
+          {"languageOrigin", nullptr},
+          {"source", source},
+          {"assets", assets}};
+}
+
+json av_status(const video_record& v) {
+  json ingest = nullptr;
+  auto& u = v.upload;
+  if (!u.parts.empty() || !v.source_sha256.empty() || !v.import_url.empty()) {
+    const char* status = "uploaded";
+    if (v.state == states::created)
+      status = v.import_url.empty() ? "uploading" : "ingesting";
+    else if (!v.import_url.empty())
+      status = "ingested";
+    json size = v.source_bytes > 0 ? json(v.source_bytes)
+                : u.mode == "bytes" && u.total >= 0 ? json(u.total)
+                                                    : json(nullptr);
+    ingest = {{"status", status}, {"filesize", size}};
+    json bytes = json::array();
+    json parts = json::array();
+    for (auto& p : u.parts) {
+      if (u.mode == "bytes")
+        bytes.push_back({{"from", p.index},
+                         {"to", p.index + p.bytes - 1},
+                         {"total", u.total}});
+      else
+        parts.push_back(p.index);
+    }
+    ingest["receivedBytes"] = bytes;
+    if (u.mode == "parts")
+      ingest["receivedParts"] = {{"parts", parts},
+                                 {"total", u.total >= 0 ? json(u.total)
+                                                        : json(nullptr)}};
+  }
+  json qualities = json::array();
+  auto rung_status = rung_progress(v).first;
+  // The MP4 downloads are written when packaging ends.
+  std::string mp4_status = v.state == states::ready    ? "encoded"
+                           : v.state == states::failed ? "failed"
+                           : rung_status == std::string{"waiting"}
+                             ? "waiting"
+                             : "encoding";
+  for (std::string type : {"hls", "mp4"}) {
+    if (type == "mp4" && !v.info.mp4_support)
+      continue;
+    for (auto& r : v.rungs)
+      qualities.push_back({{"type", type},
+                           {"quality", r.name},
+                           {"status", type == "hls" ? std::string{rung_status}
+                                                    : mp4_status}});
+  }
+  json meta = nullptr;
+  if (v.probed) {
+    auto& s = v.source;
+    bool upright = s.rotation % 180 == 0;
+    int w = upright ? s.width : s.height;
+    int h = upright ? s.height : s.width;
+    int g = std::gcd(w, h);
+    meta = {{"width", w},
+            {"height", h},
+            {"bitrate", std::round(s.bit_rate / 1000.0 * 1000) / 1000},
+            {"duration", static_cast<int64_t>(std::llround(s.duration_s))},
+            {"framerate", static_cast<int64_t>(std::llround(s.fps))},
+            {"samplerate", s.audio_stream >= 0 ? json(s.audio_sample_rate)
+                                               : json(nullptr)},
+            {"videoCodec", s.video_codec},
+            {"audioCodec", s.audio_stream >= 0 ? json(s.audio_codec)
+                                               : json(nullptr)},
+            {"aspectRatio", g > 0 ? json(std::to_string(w / g) + "/"
+                                         + std::to_string(h / g))
+                                  : json(nullptr)}};
+  }
+  return {{"ingest", ingest},
+          {"encoding", {{"playable", is_playable(v)},
+                        {"qualities", qualities},
+                        {"metadata", meta}}}};
+}
+
+/// A timecode: "HH:MM:SS", "HH:MM:SS.mmm", "HH:MM:SS:FF" (frames, at
+/// `fps`) or plain seconds.
+std::optional<double> parse_timecode(const std::string& s, double fps) {
+  if (s.empty() || s.size() > 32)
+    return std::nullopt;
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    auto c = s.find(':', start);
+    parts.push_back(s.substr(start, c - start));
+    if (c == std::string::npos)
+      break;
+    start = c + 1;
+  }
+  auto number = [](const std::string& x, bool frac) -> std::optional<double> {
+    if (x.empty())
+      return std::nullopt;
+    for (char c : x)
+      if (!(std::isdigit(static_cast<unsigned char>(c)) || (frac && c == '.')))
+        return std::nullopt;
+    char* end = nullptr;
+    double v = std::strtod(x.c_str(), &end);
+    return *end == '\0' ? std::optional<double>{v} : std::nullopt;
+  };
+  if (parts.size() == 1)
+    return number(parts[0], true);
+  if (parts.size() < 3 || parts.size() > 4)
+    return std::nullopt;
+  auto h = number(parts[0], false);
+  auto m = number(parts[1], false);
+  auto sec = number(parts[2], parts.size() == 3);
+  if (!h || !m || !sec || *m >= 60 || *sec >= 60)
+    return std::nullopt;
+  double t = *h * 3600 + *m * 60 + *sec;
+  if (parts.size() == 4) {
+    auto f = number(parts[3], false);
+    if (!f)
+      return std::nullopt;
+    t += *f / (fps > 0 ? fps : 25.0);
+  }
+  return t;
+}
+
+/// Content-Range of a chunk: "bytes a-b/total|*" or "part n/total|*".
+struct content_range {
+  std::string mode; // "bytes" or "parts"; "" when absent
+  int64_t first = 0; // first byte, or the part number
+  int64_t last = -1; // last byte (bytes)
+  int64_t total = -1;
+};
+
+std::optional<content_range> parse_content_range(const std::string& h) {
+  content_range r;
+  if (h.empty())
+    return r;
+  auto num = [](const std::string& s, int64_t& out) {
+    if (s.empty() || s.size() > 18
+        || s.find_first_not_of("0123456789") != std::string::npos)
+      return false;
+    out = std::stoll(s);
+    return true;
+  };
+  auto slash = h.find('/');
+  if (slash == std::string::npos)
+    return std::nullopt;
+  auto total = h.substr(slash + 1);
+  auto head = h.substr(0, slash);
+  if (total != "*" && !num(total, r.total))
+    return std::nullopt;
+  if (head.rfind("bytes ", 0) == 0) {
+    r.mode = "bytes";
+    auto dash = head.find('-', 6);
+    if (dash == std::string::npos || !num(head.substr(6, dash - 6), r.first)
+        || !num(head.substr(dash + 1), r.last) || r.last < r.first)
+      return std::nullopt;
+    if (r.total < 0) // bytes need their total
+      return std::nullopt;
+  } else if (head.rfind("part ", 0) == 0) {
+    r.mode = "parts";
+    if (!num(head.substr(5), r.first) || r.first < 1 || r.total == 0)
+      return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  return r;
+}
+
+/// The problem for a part the owner refused (storage/records add_part).
+void part_refused(httplib::Response& res, const caf::error& err,
+                  const std::string& mode) {
+  auto msg = message_of(err);
+  if (code_of(err) == ec::conflict) {
+    problem(res, 400, "video-source-already-uploaded",
+            "The source of the video is already uploaded.", "file", msg);
+    return;
+  }
+  if (code_of(err) != ec::invalid_argument) {
+    render_error(d, err, res);
+    return;
+  }
+  auto has = [&](const char* s) { return msg.find(s) != std::string::npos; };
+  if (has("another Content-Range form"))
+    problem(res, 400, mode == "bytes" ? "video-content-range-started-with-part"
+                                      : "video-content-range-started-with-bytes",
+            "This upload was started with another \"Content-Range\" form.",
+            "Content-Range", msg);
+  else if (has("overlaps"))
+    problem(res, 400, "video-content-range-by-bytes-range-overlap",
+            "The range in the \"Content-Range\" header overlaps with a "
+            "previous one you already sent for this video.",
+            "Content-Range", msg);
+  else if (has("already received"))
+    problem(res, 400, "video-content-range-by-part-part-already-sent",
+            "The \"part\" value in the \"Content-Range\" header collides with "
+            "a previous one you already sent for this video.",
+            "Content-Range", msg);
+  else if (has("total differs"))
+    problem(res, 400, mode == "bytes"
+                        ? "video-content-range-by-bytes-different-total-bytes"
+                        : "video-content-range-by-part-different-total-parts",
+            "The total in the \"Content-Range\" header differs from the one "
+            "you already set for this video.",
+            "Content-Range", msg);
+  else
+    problem(res, 400, "video-content-range-invalid",
+            "The \"Content-Range\" header does not fit this upload.",
+            "Content-Range", msg);
+}
+
+/// Receives one source request (whole, or a chunk with Content-Range) for
+/// the video `id`, or, with `id` empty, for the video named by a
+/// "videoId" field or else a new one titled after the file (upload
+/// tokens). Answers 201 with the video.
+void receive_source(node& n, const std::string& tenant, std::string id,
+                    const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& reader) {
+  auto range = parse_content_range(req.get_header_value("Content-Range"));
+  if (!range) {
+    problem(res, 400, "video-content-range-malformed",
+            "The value of the \"Content-Range\" header is malformed, the "
+            "expected format is \"bytes <from_byte>-<to_byte>/<total_bytes>\" "
+            "or \"part <part>/<total_parts>\".",
+            "Content-Range");
+    return;
+  }
+  auto limit = std::min(max_request_bytes, n.config().max_upload_bytes);
+  auto up = receive_multipart(req, reader, n.blobs(), "", limit);
+  if (!up) {
+    if (code_of(up.error()) == ec::too_large)
+      problem(res, 400, "uploaded-file-too-large",
+              "The uploaded file is too large.", "file",
+              "one request carries at most " + std::to_string(limit)
+                + " bytes; send larger files in chunks with Content-Range");
+    else if (code_of(up.error()) == ec::invalid_argument)
+      problem(res, 400, "uploaded-file-invalid-file",
+              "The uploaded file is invalid.", "file", message_of(up.error()));
+    else
+      render_error(d, up.error(), res);
+    return;
+  }
+  tmp_guard tmp{up->has_file ? up->tmp_path : std::string{}};
+  if (!up->has_file) {
+    problem(res, 400, "uploaded-file-no-file",
+            "There is no uploaded file in the request.", "file");
+    return;
+  }
+  if (up->extra_files > 0) {
+    problem(res, 400, "uploaded-file-multiple-files",
+            "There is more than one uploaded file in the request.", "file");
+    return;
+  }
+  if (up->bytes == 0) {
+    problem(res, 400, "uploaded-file-empty", "The uploaded file is empty.",
+            "file");
+    return;
+  }
+  if (range->mode == "bytes" && range->last - range->first + 1 != up->bytes) {
+    problem(res, 400, "video-content-range-by-bytes-range-mismatch",
+            "The size of the file you sent is different than the range "
+            "length you set in the \"Content-Range\" header.",
+            "Content-Range");
+    return;
+  }
+  if (id.empty()) {
+    auto given = up->fields.find("videoId");
+    if (given != up->fields.end() && !given->second.empty()) {
+      id = given->second;
+      if (!is_uuid(id)) {
+        not_found(res);
+        return;
+      }
+    } else {
+      video_record draft;
+      draft.tenant = tenant;
+      draft.folder = "root";
+      auto name = up->filename.substr(up->filename.find_last_of("/\\") + 1);
+      draft.title = name.empty() ? "upload" : name;
+      draft.filename = draft.title;
+      auto v = n.create_video(std::move(draft), {});
+      if (!v) {
+        render_error(d, v.error(), res);
+        return;
+      }
+      id = v->id;
+    }
+  }
+  // Without Content-Range the request is the whole source.
+  std::string mode = range->mode.empty() ? "bytes" : range->mode;
+  upload_part part;
+  part.index = range->mode.empty() ? 0 : range->first;
+  part.bytes = up->bytes;
+  part.sha256 = up->sha256;
+  int64_t total = range->mode.empty() ? up->bytes : range->total;
+  auto v = n.add_source_part(tenant, id, mode, total, part, up->tmp_path);
+  if (!v) {
+    if (code_of(v.error()) == ec::not_found)
+      not_found(res);
+    else
+      part_refused(res, v.error(), mode);
+    return;
+  }
+  tmp.release(); // adopted (or removed) by the node
+  reply_json(res, 201, av_video(n, *v));
+}
+
+/// The video `id` of the caller's tenant, or a 404 answered.
+std::optional<video_record> find_video(node& n, const principal& who,
+                                       const std::string& id,
+                                       httplib::Response& res) {
+  if (!is_uuid(id)) {
+    not_found(res);
+    return std::nullopt;
+  }
+  auto v = n.get_video(who.tenant, id);
+  if (!v) {
+    if (code_of(v.error()) == ec::not_found)
+      not_found(res);
+    else
+      render_error(d, v.error(), res);
+    return std::nullopt;
+  }
+  return std::move(*v);
+}
+
+/// A handler for /videos/{id}...: authenticates, finds the caller's video
+/// (answering 401 or 404 itself) and calls `h(who, video, req, res)`.
+template <class F>
+router::handler for_video(node& n, F h) {
+  return [&n, h](const httplib::Request& req, httplib::Response& res) {
+    auto who = av_auth(n, req, res);
+    if (!who)
+      return;
+    if (auto v = find_video(n, *who, req.matches[1], res))
+      h(*who, *v, req, res);
+  };
+}
+
+/// The same for a handler that streams the body: h(who, video, req, res,
+/// reader). The video is checked before the body is read: a wrong id
+/// costs the client no upload.
+template <class F>
+router::reader_handler for_video_upload(node& n, F h) {
+  return [&n, h](const httplib::Request& req, httplib::Response& res,
+                 const httplib::ContentReader& reader) {
+    auto who = av_auth(n, req, res);
+    if (!who)
+      return;
+    if (auto v = find_video(n, *who, req.matches[1], res))
+      h(*who, *v, req, res, reader);
+  };
+}
+
+/// Answers the video (with `status`) or the error that came instead.
+void reply_video(node& n, httplib::Response& res,
+                 const caf::expected<video_record>& v, int status = 200) {
+  if (v)
+    reply_json(res, status, av_video(n, *v));
+  else
+    render_error(d, v.error(), res);
+}
+
+/// A JSON body that is an object, or a 400 answered.
+std::optional<nlohmann::json> av_body(const httplib::Request& req,
+                                      httplib::Response& res) {
+  auto j = nlohmann::json::parse(req.body.empty() ? std::string{"{}"} : req.body,
+                                 nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    problem(res, 400, "invalid-payload", "The payload is invalid.", "",
+            "the body must be a JSON object");
+    return std::nullopt;
+  }
+  return j;
+}
+
+/// Maps api.video's fields of a create or update payload to a reel patch
+/// (apply_patch); answers a 400 and returns nothing for a wrong type.
+std::optional<nlohmann::json> to_patch(const nlohmann::json& body,
+                                       httplib::Response& res) {
+  nlohmann::json patch = nlohmann::json::object();
+  auto wrong = [&](const std::string& name, const std::string& what) {
+    problem(res, 400, "invalid-attribute",
+            "This attribute must be " + what + ".", name);
+    return std::nullopt;
+  };
+  for (auto [from, to, type] :
+       {std::tuple{"title", "title", 's'}, {"description", "description", 's'},
+        {"public", "public", 'b'}, {"panoramic", "panoramic", 'b'},
+        {"mp4Support", "mp4_support", 'b'}}) {
+    if (!body.contains(from) || body[from].is_null())
+      continue;
+    auto& x = body[from];
+    if (type == 's' && !x.is_string())
+      return wrong(from, "a string");
+    if (type == 'b' && !x.is_boolean())
+      return wrong(from, "a boolean");
+    if (type == 's' && x.get<std::string>().size() > 4096)
+      return wrong(from, "at most 4096 characters long");
+    patch[to] = x;
+  }
+  if (body.contains("tags") && !body["tags"].is_null()) {
+    auto& tags = body["tags"];
+    if (!tags.is_array() || tags.size() > 100)
+      return wrong("tags", "an array");
+    for (auto& t : tags)
+      if (!t.is_string() || t.get<std::string>().empty()
+          || t.get<std::string>().size() > 255)
+        return wrong("tags", "an array of non-empty strings");
+    patch["tags"] = tags;
+  }
+  if (body.contains("metadata") && !body["metadata"].is_null()) {
+    auto& meta = body["metadata"];
+    if (!meta.is_array() || meta.size() > 100)
+      return wrong("metadata", "an array");
+    for (auto& m : meta)
+      if (!m.is_object() || !m.contains("key") || !m["key"].is_string()
+          || !m.contains("value") || !m["value"].is_string()
+          || m["key"].get<std::string>().empty())
+        return wrong("metadata", "an array of {\"key\", \"value\"} strings");
+    patch["metadata"] = meta;
+  }
+  return patch;
+}
+
+/// Pagination as api.video answers it.
+json pagination(const std::string& path, int64_t page, int64_t size,
+                int64_t total, int64_t on_page) {
+  int64_t pages = (total + size - 1) / size;
+  auto uri = [&](int64_t p) {
+    return path + "?currentPage=" + std::to_string(p)
+           + "&pageSize=" + std::to_string(size);
+  };
+  json links = json::array({{{"rel", "self"}, {"uri", uri(page)}},
+                            {{"rel", "first"}, {"uri", uri(1)}}});
+  if (page > 1)
+    links.push_back({{"rel", "previous"}, {"uri", uri(page - 1)}});
+  if (page < pages)
+    links.push_back({{"rel", "next"}, {"uri", uri(page + 1)}});
+  links.push_back({{"rel", "last"}, {"uri", uri(std::max<int64_t>(pages, 1))}});
+  return {{"currentPage", page}, {"pageSize", size}, {"pagesTotal", pages},
+          {"itemsTotal", total}, {"currentPageItems", on_page},
+          {"links", links}};
+}
+
+/// Answers one page of `items` (rendered by `render`) with its pagination.
+template <class T, class F>
+void reply_page(httplib::Response& res, const std::string& path,
+                const std::vector<T>& items, std::pair<int64_t, int64_t> pg,
+                F render) {
+  auto [page, size] = pg;
+  auto total = static_cast<int64_t>(items.size());
+  json data = json::array();
+  for (auto i = (page - 1) * size; i < total && i < page * size; ++i)
+    data.push_back(render(items[static_cast<size_t>(i)]));
+  auto on_page = static_cast<int64_t>(data.size());
+  reply_json(res, 200, {{"data", data},
+                        {"pagination",
+                         pagination(path, page, size, total, on_page)}});
+}
+
+/// currentPage and pageSize, or a 400 answered.
+std::optional<std::pair<int64_t, int64_t>> paging(const httplib::Request& req,
+                                                  httplib::Response& res) {
+  auto page = query_int(req, "currentPage", 1, 1, 1000000);
+  auto size = query_int(req, "pageSize", 25, 1, 100);
+  if (!page || !size) {
+    problem(res, 400, "invalid-query-parameter",
+            "This parameter is out of the allowed range of values.",
+            !page ? "currentPage" : "pageSize");
+    return std::nullopt;
+  }
+  return std::pair{*page, *size};
+}
+
+json av_upload_token(const upload_token_record& t) {
+  json j = {{"token", t.token}, {"ttl", t.ttl_s},
+            {"createdAt", atom_time(t.created_ms)}};
+  if (t.expires_ms > 0)
+    j["expiresAt"] = atom_time(t.expires_ms);
+  return j;
+}
+
+bool contains_ci(const std::string& hay, const std::string& needle) {
+  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
+                        [](char a, char b) {
+                          return std::tolower(static_cast<unsigned char>(a))
+                                 == std::tolower(static_cast<unsigned char>(b));
+                        });
+  return it != hay.end();
+}
+
+} // namespace
+
+void add_apivideo_api(router& r, node& n) {
+  r.post(R"(/auth/api-key)", "apivideo.auth",
+         [&n](const httplib::Request& req, httplib::Response& res) {
+           auto body = av_body(req, res);
+           if (!body)
+             return;
+           auto key = body->value("apiKey", nlohmann::json{});
+           auto who = key.is_string() ? n.authenticate(key.get<std::string>())
+                                      : caf::expected<principal>{
+                                        make_error(ec::unauthorized, "")};
+           if (!who) {
+             problem(res, 400, "authentication-invalid-user-credentials",
+                     "The user credentials were incorrect.");
+             return;
+           }
+           reply_json(res, 200,
+                      token_pair(n, sha256_hex(key.get<std::string>())));
+         });
+
+  r.post(R"(/auth/refresh)", "apivideo.refresh",
+         [&n](const httplib::Request& req, httplib::Response& res) {
+           auto body = av_body(req, res);
+           if (!body)
+             return;
+           auto token = body->value("refreshToken", nlohmann::json{});
+           auto fields = token.is_string()
+                           ? verify_token(n.signing_secret(), "rt",
+                                          token.get<std::string>(), now_ms())
+                           : caf::expected<std::vector<std::string>>{
+                             make_error(ec::unauthorized, "")};
+           if (!fields || fields->empty()
+               || !n.key_principal(fields->front())) {
+             problem(res, 400, "authentication-invalid-user-credentials",
+                     "The user credentials were incorrect.", "refreshToken",
+                     "the refresh token is invalid, expired or its key revoked");
+             return;
+           }
+           reply_json(res, 200, token_pair(n, fields->front()));
+         });
+
+  r.post(R"(/videos)", "apivideo.create",
+         [&n](const httplib::Request& req, httplib::Response& res) {
+           auto who = av_auth(n, req, res);
+           if (!who)
+             return;
+           auto body = av_body(req, res);
+           if (!body)
+             return;
+           if (!body->contains("title") || !(*body)["title"].is_string()
+               || (*body)["title"].get<std::string>().empty()) {
+             problem(res, 400, "attribute-required",
+                     "This attribute is required.", "title");
+             return;
+           }
+           auto patch = to_patch(*body, res);
+           if (!patch)
+             return;
+           video_record draft;
+           draft.tenant = who->tenant;
+           draft.folder = "root";
+           if (auto err = apply_patch(draft, *patch)) {
+             render_error(d, err, res);
+             return;
+           }
+           if (body->contains("clip") && !(*body)["clip"].is_null()) {
+             auto& clip = (*body)["clip"];
+             auto tc = [&](const char* k) -> std::optional<double> {
+               if (!clip.is_object() || !clip.contains(k))
+                 return std::nullopt;
+               return clip[k].is_string()
+                        ? parse_timecode(clip[k].get<std::string>(), 0)
+                        : std::nullopt;
+             };
+             auto from = clip.is_object() && clip.contains("startTimecode")
+                           ? tc("startTimecode")
+                           : std::optional<double>{0.0};
+             auto to = clip.is_object() && clip.contains("endTimecode")
+                         ? tc("endTimecode")
+                         : std::optional<double>{0.0};
+             if (!clip.is_object() || !from || !to
+                 || (*to > 0 && *to <= *from)) {
+               problem(res, 400, "invalid-attribute",
+                       "This attribute must be a clip with startTimecode "
+                       "before endTimecode (HH:MM:SS[.mmm]).",
+                       "clip");
+               return;
+             }
+             draft.clip_start_s = *from;
+             draft.clip_duration_s = *to > 0 ? *to - *from : 0;
+           }
+           std::string copy_tmp;
+           if (body->contains("source") && !(*body)["source"].is_null()) {
+             auto& src = (*body)["source"];
+             auto s = src.is_string() ? src.get<std::string>() : std::string{};
+             if (s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0) {
+               if (s.size() > 4096) {
+                 problem(res, 400, "invalid-attribute",
+                         "This attribute must be a URL.", "source");
+                 return;
+               }
+               draft.import_url = s;
+               draft.filename = s.substr(s.find_last_of('/') + 1);
+             } else if (is_uuid(s)) {
+               auto tmp = n.copy_source(who->tenant, s);
+               if (!tmp) {
+                 if (code_of(tmp.error()) == ec::not_found)
+                   not_found(res, "source");
+                 else
+                   render_error(d, tmp.error(), res, "source");
+                 return;
+               }
+               copy_tmp = *tmp;
+               auto from = n.get_video(who->tenant, s);
+               if (from) {
+                 draft.source_bytes = from->source_bytes;
+                 draft.source_sha256 = from->source_sha256;
+                 draft.filename = from->filename;
+               }
+             } else {
+               problem(res, 400, "invalid-attribute",
+                       "This attribute must be an http(s) URL or the id of "
+                       "one of your videos.",
+                       "source");
+               return;
+             }
+           }
+           auto v = n.create_video(std::move(draft), copy_tmp);
+           if (!v) {
+             if (!copy_tmp.empty())
+               ::unlink(copy_tmp.c_str());
+             render_error(d, v.error(), res);
+             return;
+           }
+           reply_json(res, 201, av_video(n, *v));
+         });
+
+  r.get(R"(/videos)", "apivideo.list",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = av_auth(n, req, res);
+          if (!who)
+            return;
+          auto pg = paging(req, res);
+          if (!pg)
+            return;
+          auto sort_by = req.has_param("sortBy") ? req.get_param_value("sortBy")
+                                                 : std::string{"createdAt"};
+          auto order = req.has_param("sortOrder")
+                         ? req.get_param_value("sortOrder")
+                         : std::string{"asc"};
+          if (sort_by != "title" && sort_by != "createdAt"
+              && sort_by != "publishedAt" && sort_by != "updatedAt") {
+            problem(res, 400, "invalid-query-parameter",
+                    "This parameter must be one of title, createdAt, "
+                    "publishedAt, updatedAt.",
+                    "sortBy");
+            return;
+          }
+          if (order != "asc" && order != "desc") {
+            problem(res, 400, "invalid-query-parameter",
+                    "This parameter must be asc or desc.", "sortOrder");
+            return;
+          }
+          auto all = n.list_videos(who->tenant, 0, INT32_MAX);
+          if (!all) {
+            render_error(d, all.error(), res);
+            return;
+          }
+          // Filters: title and description contain, every tag, every
+          // metadata pair.
+          auto title = req.get_param_value("title");
+          auto description = req.get_param_value("description");
+          std::vector<std::string> tags;
+          for (size_t i = 0; i < req.get_param_value_count("tags[]"); ++i)
+            tags.push_back(req.get_param_value("tags[]", i));
+          std::vector<meta_entry> meta;
+          for (auto& [k, val] : req.params)
+            if (k.size() > 10 && k.rfind("metadata[", 0) == 0 && k.back() == ']')
+              meta.push_back({k.substr(9, k.size() - 10), val});
+          std::vector<video_record> hits;
+          for (auto& v : all->videos) {
+            if (!title.empty() && !contains_ci(v.title, title))
+              continue;
+            if (!description.empty()
+                && !contains_ci(v.info.description, description))
+              continue;
+            bool ok = true;
+            for (auto& t : tags)
+              ok = ok && std::find(v.info.tags.begin(), v.info.tags.end(), t)
+                           != v.info.tags.end();
+            for (auto& m : meta)
+              ok = ok && std::any_of(v.info.metadata.begin(),
+                                     v.info.metadata.end(), [&](auto& e) {
+                                       return e.key == m.key && e.value == m.value;
+                                     });
+            if (ok)
+              hits.push_back(std::move(v));
+          }
+          auto key = [&](const video_record& v) {
+            return sort_by == "title"       ? v.title
+                   : sort_by == "updatedAt" ? std::to_string(1e15 + v.updated_ms)
+                                            : std::to_string(1e15 + v.created_ms);
+          };
+          std::stable_sort(hits.begin(), hits.end(), [&](auto& a, auto& b) {
+            return order == "asc" ? key(a) < key(b) : key(b) < key(a);
+          });
+          reply_page(res, "/videos", hits, *pg,
+                     [&n](const video_record& v) { return av_video(n, v); });
+        });
+
+  r.get(R"(/videos/([^/]+))", "apivideo.get",
+        for_video(n, [&n](const principal&, const video_record& v,
+                          const httplib::Request&, httplib::Response& res) {
+          reply_json(res, 200, av_video(n, v));
+        }));
+
+  r.patch(R"(/videos/([^/]+))", "apivideo.update",
+          for_video(n, [&n](const principal& who, const video_record& v,
+                            const httplib::Request& req,
+                            httplib::Response& res) {
+            auto body = av_body(req, res);
+            if (!body)
+              return;
+            if (body->contains("title") && (*body)["title"].is_string()
+                && (*body)["title"].get<std::string>().empty()) {
+              problem(res, 400, "invalid-attribute",
+                      "This attribute must not be empty.", "title");
+              return;
+            }
+            if (auto patch = to_patch(*body, res))
+              reply_video(n, res, n.update_video(who.tenant, v.id,
+                                                 patch->dump()));
+          }));
+
+  r.del(R"(/videos/([^/]+))", "apivideo.delete",
+        for_video(n, [&n](const principal& who, const video_record& v,
+                          const httplib::Request&, httplib::Response& res) {
+          if (auto err = n.delete_video(who.tenant, v.id))
+            render_error(d, err, res);
+          else
+            res.status = 204;
+        }));
+
+  r.post(R"(/videos/([^/]+)/source)", "apivideo.source",
+         for_video_upload(n, [&n](const principal& who, const video_record& v,
+                           const httplib::Request& req, httplib::Response& res,
+                           const httplib::ContentReader& reader) {
+           if (v.state != states::created || !v.import_url.empty())
+             problem(res, 400, "video-source-already-uploaded",
+                     "The source of the video is already uploaded.", "file");
+           else
+             receive_source(n, who.tenant, v.id, req, res, reader);
+         }));
+
+  r.post(R"(/upload)", "apivideo.upload",
+         [&n](const httplib::Request& req, httplib::Response& res,
+              const httplib::ContentReader& reader) {
+           auto token = req.get_param_value("token");
+           if (token.empty()) {
+             problem(res, 401, "authentication-missing-upload-token",
+                     "The upload token is missing.", "token");
+             return;
+           }
+           auto t = n.upload_token(token);
+           if (!t) {
+             problem(res, 401, "authentication-invalid-upload-token",
+                     "The upload token is invalid or expired.", "token");
+             return;
+           }
+           receive_source(n, t->tenant, {}, req, res, reader);
+         });
+
+  r.get(R"(/videos/([^/]+)/status)", "apivideo.status",
+        for_video(n, [](const principal&, const video_record& v,
+                        const httplib::Request&, httplib::Response& res) {
+          reply_json(res, 200, av_status(v));
+        }));
+
+  r.post(R"(/videos/([^/]+)/thumbnail)", "apivideo.thumbnail_upload",
+         for_video_upload(n, [&n](const principal& who, const video_record& v,
+                           const httplib::Request& req, httplib::Response& res,
+                           const httplib::ContentReader& reader) {
+           auto up = receive_multipart(req, reader, n.blobs(), "",
+                                       max_thumbnail_bytes);
+           if (!up) {
+             if (code_of(up.error()) == ec::too_large)
+               problem(res, 400, "uploaded-file-too-large",
+                       "The uploaded file is too large.", "file",
+                       "thumbnails are at most 8 MiB");
+             else
+               render_error(d, up.error(), res, "file");
+             return;
+           }
+           tmp_guard tmp{up->has_file ? up->tmp_path : std::string{}};
+           if (!up->has_file || up->bytes == 0) {
+             problem(res, 400, "uploaded-file-no-file",
+                     "There is no uploaded file in the request.", "file");
+             return;
+           }
+           auto updated = n.set_poster(who.tenant, v.id, up->tmp_path);
+           if (!updated && code_of(updated.error()) == ec::invalid_argument)
+             problem(res, 400, "uploaded-file-extension-invalid",
+                     "Only JPEG and PNG images are supported.", "file");
+           else
+             reply_video(n, res, std::move(updated));
+         }));
+
+  r.patch(R"(/videos/([^/]+)/thumbnail)", "apivideo.thumbnail_pick",
+          for_video(n, [&n](const principal& who, const video_record& v,
+                            const httplib::Request& req,
+                            httplib::Response& res) {
+            auto body = av_body(req, res);
+            if (!body)
+              return;
+            auto tc = body->value("timecode", nlohmann::json{});
+            auto at = tc.is_string()
+                        ? parse_timecode(tc.get<std::string>(), v.source.fps)
+                        : std::nullopt;
+            if (!at) {
+              problem(res, 400, tc.is_null() ? "attribute-required"
+                                             : "invalid-attribute",
+                      tc.is_null() ? "This attribute is required."
+                                   : "This attribute must be a timecode "
+                                     "(HH:MM:SS.mmm).",
+                      "timecode");
+              return;
+            }
+            if (!v.probed || v.state == states::failed) {
+              // No frames yet: the poster is taken there once there are.
+              nlohmann::json patch = {{"poster_at_s", *at}};
+              reply_video(n, res, n.update_video(who.tenant, v.id, patch.dump()));
+              return;
+            }
+            // Past the end: the first frame, as api.video does.
+            auto frame = n.thumbnail(v.id, *at);
+            if (!frame && code_of(frame.error()) == ec::invalid_argument)
+              frame = n.thumbnail(v.id, 0);
+            if (!frame) {
+              render_error(d, frame.error(), res);
+              return;
+            }
+            tmp_guard tmp{n.blobs().new_tmp_path()};
+            std::error_code err;
+            std::filesystem::copy_file(*frame, tmp.path, err);
+            if (err)
+              render_error(d, make_error(ec::storage_error,
+                                         "cannot copy the frame: "
+                                           + err.message()),
+                           res);
+            else
+              reply_video(n, res, n.set_poster(who.tenant, v.id, tmp.path));
+          }));
+
+  r.post(R"(/upload-tokens)", "apivideo.token_create",
+         [&n](const httplib::Request& req, httplib::Response& res) {
+           auto who = av_auth(n, req, res);
+           if (!who)
+             return;
+           auto body = av_body(req, res);
+           if (!body)
+             return;
+           auto ttl = body->value("ttl", nlohmann::json(0));
+           if (!ttl.is_number_integer() || ttl.get<int64_t>() < 0
+               || ttl.get<int64_t>() > 2147483647) {
+             problem(res, 400, "invalid-attribute",
+                     "This attribute must be an integer between 0 and "
+                     "2147483647.",
+                     "ttl");
+             return;
+           }
+           auto t = n.create_upload_token(who->tenant, ttl.get<int64_t>());
+           if (!t) {
+             render_error(d, t.error(), res);
+             return;
+           }
+           reply_json(res, 200, av_upload_token(*t));
+         });
+
+  r.get(R"(/upload-tokens)", "apivideo.token_list",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = av_auth(n, req, res);
+          if (!who)
+            return;
+          auto pg = paging(req, res);
+          if (!pg)
+            return;
+          auto all = n.list_upload_tokens(who->tenant);
+          if (!all) {
+            render_error(d, all.error(), res);
+            return;
+          }
+          auto by = req.get_param_value("sortBy");
+          bool desc = req.get_param_value("sortOrder") == "desc";
+          std::stable_sort(all->begin(), all->end(), [&](auto& a, auto& b) {
+            auto ka = by == "ttl" ? a.ttl_s : a.created_ms;
+            auto kb = by == "ttl" ? b.ttl_s : b.created_ms;
+            return desc ? kb < ka : ka < kb;
+          });
+          reply_page(res, "/upload-tokens", *all, *pg, av_upload_token);
+        });
+
+  r.get(R"(/upload-tokens/([^/]+))", "apivideo.token_get",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = av_auth(n, req, res);
+          if (!who)
+            return;
+          auto t = n.upload_token(req.matches[1]);
+          if (!t || t->tenant != who->tenant) {
+            not_found(res, "uploadToken");
+            return;
+          }
+          reply_json(res, 200, av_upload_token(*t));
+        });
+
+  r.del(R"(/upload-tokens/([^/]+))", "apivideo.token_delete",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = av_auth(n, req, res);
+          if (!who)
+            return;
+          if (auto err = n.delete_upload_token(who->tenant, req.matches[1])) {
+            if (code_of(err) == ec::not_found)
+              not_found(res, "uploadToken");
+            else
+              render_error(d, err, res);
+            return;
+          }
+          res.status = 204;
+        });
+}
+
+} // namespace reel::http

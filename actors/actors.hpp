@@ -27,6 +27,7 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using upload_atom = caf::atom_constant<caf::atom("upload")>;
+using view_atom = caf::atom_constant<caf::atom("view")>;
 
 /// A worker runs one CPU-bound task at a time. Spawned detached.
 using worker_actor = caf::typed_actor<
@@ -62,7 +63,9 @@ using video_actor = caf::typed_actor<
   // The cluster changed: chunks on nodes that are gone are sent again.
   caf::reacts_to<members_atom, std::vector<member_info>>,
   // Applies a client's change (a JSON merge patch, see apply_patch).
-  caf::replies_to<caf::update_atom, std::string>::with<video_record>>;
+  caf::replies_to<caf::update_atom, std::string>::with<video_record>,
+  // A play started on the embed page: answers the views so far.
+  caf::replies_to<view_atom>::with<int64_t>>;
 
 /// Owns the set of videos and folders of this node.
 using video_manager_actor = caf::typed_actor<
@@ -83,6 +86,8 @@ using video_manager_actor = caf::typed_actor<
   // A client's change to a video: (tenant, id, JSON merge patch).
   caf::replies_to<caf::update_atom, std::string, std::string,
                   std::string>::with<video_record>,
+  // A play of video `id` started: counts it, answers the views so far.
+  caf::replies_to<view_atom, std::string>::with<int64_t>,
   // One video of a tenant ("" = any tenant, for admins).
   caf::replies_to<caf::get_atom, std::string, std::string>::with<video_record>,
   // A tenant's videos, newest first: (tenant, offset, limit).
@@ -129,6 +134,7 @@ using member_actor = caf::typed_actor<
   caf::replies_to<upload_atom, source_part>::with<video_record>,
   caf::replies_to<caf::update_atom, std::string, std::string,
                   std::string>::with<video_record>,
+  caf::replies_to<view_atom, std::string>::with<int64_t>,
   // Runs a task on this node (segment-parallel transcoding).
   caf::replies_to<submit_atom, task>::with<task_result>,
   // Sets or clears a node's draining state (forwarded to that node).

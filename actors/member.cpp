@@ -35,9 +35,8 @@ constexpr cf replicated_families[] = {cf::keys, cf::folders, cf::tokens};
 /// Hands a request about video `id` to its owner: this node's manager, or
 /// the owner's member (which hands it to its manager). Without a reachable
 /// owner this node answers.
-template <class... Ts>
-caf::result<video_record> to_owner(self_ptr self, const std::string& id,
-                                   Ts&&... xs) {
+template <class R = video_record, class... Ts>
+caf::result<R> to_owner(self_ptr self, const std::string& id, Ts&&... xs) {
   auto& st = self->state;
   auto owner = st.ctx->view->owner(id);
   auto i = st.peers.find(owner);
@@ -296,6 +295,10 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
     },
     [self](create_atom, video_record& v) -> caf::result<video_record> {
       return to_owner(self, v.id, create_atom::value, std::move(v));
+    },
+    [self](view_atom, std::string& id) -> caf::result<int64_t> {
+      auto key = id;
+      return to_owner<int64_t>(self, key, view_atom::value, std::move(id));
     },
     [self](upload_atom, source_part& p) -> caf::result<video_record> {
       auto id = p.video_id;

@@ -17,6 +17,7 @@
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -233,11 +234,17 @@ caf::expected<std::string> node::bootstrap() {
   return key;
 }
 
+bool principal::may(const std::string& scope) const {
+  return scopes.empty()
+         || std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
+}
+
 caf::expected<std::string> node::create_key(const std::string& tenant,
-                                            bool admin) {
-  auto key = "sk-" + random_token(40);
-  api_key_record rec{sha256_hex(key), key.substr(0, 7), tenant, admin,
-                     now_ms()};
+                                            bool admin,
+                                            std::vector<std::string> scopes) {
+  auto key = (scopes.empty() ? "sk-" : "flr_pat_") + random_token(40);
+  api_key_record rec{sha256_hex(key), key.substr(0, scopes.empty() ? 7 : 12),
+                     tenant, admin, now_ms(), std::move(scopes)};
   if (auto err = impl_->store->put(cf::keys, keys::api_key(rec.key_hash),
                                    encode(rec)))
     return err;
@@ -268,7 +275,7 @@ caf::expected<video_record> node::create_video(video_record draft,
   if (!*exists)
     return make_error(ec::not_found, "folder " + draft.folder + " not found");
   if (draft.id.empty())
-    draft.id = make_uuid();
+    draft.id = make_video_id();
   draft.source_node = impl_->ctx.config.node_id;
   if (!tmp_source.empty())
     if (auto err = impl_->blobs->adopt_source(tmp_source, draft.id))
@@ -299,6 +306,12 @@ node::add_source_part(const std::string& tenant, const std::string& id,
   return rec;
 }
 
+caf::expected<int64_t> node::count_view(const std::string& id) {
+  if (impl_->ctx.member)
+    return impl_->ask<int64_t>(impl_->ctx.member, view_atom::value, id);
+  return impl_->ask<int64_t>(impl_->manager, view_atom::value, id);
+}
+
 caf::expected<video_record> node::update_video(const std::string& tenant,
                                                const std::string& id,
                                                const std::string& patch) {
@@ -326,6 +339,17 @@ caf::expected<std::string> node::copy_source(const std::string& tenant,
   return tmp;
 }
 
+caf::expected<std::string> node::source_file(const std::string& id) {
+  auto v = get_video("", id);
+  if (!v)
+    return v.error();
+  if (v->source_sha256.empty())
+    return make_error(ec::not_found, "video " + id + " has no source yet");
+  if (auto err = impl_->ensure_source(*v))
+    return err;
+  return impl_->blobs->source_path(id);
+}
+
 caf::expected<video_record> node::set_poster(const std::string& tenant,
                                              const std::string& id,
                                              const std::string& image) {
@@ -349,21 +373,32 @@ caf::expected<video_record> node::set_poster(const std::string& tenant,
   auto sum = file_sha256(image);
   if (!sum)
     return sum.error();
-  // Named by its digest: any node can fetch and verify it.
+  // Kept next to the source (the media directory is rewritten while the
+  // video is processed), named by its digest: any node can fetch and
+  // verify it.
   auto name = "poster-" + *sum + ext;
-  auto dir = impl_->blobs->media_dir(id);
-  std::error_code err;
-  std::filesystem::create_directories(dir, err);
-  std::filesystem::rename(image, dir + "/" + name, err);
-  if (err)
-    std::filesystem::copy_file(image, dir + "/" + name,
-                               std::filesystem::copy_options::overwrite_existing,
-                               err);
-  if (err)
-    return make_error(ec::storage_error,
-                      "cannot store the poster: " + err.message());
+  if (auto err = impl_->blobs->adopt_source(image, id, name))
+    return err;
   nlohmann::json patch = {{"poster", name}};
   return update_video(tenant, id, patch.dump());
+}
+
+caf::expected<std::string> node::poster_file(const video_record& v) {
+  auto& name = v.info.poster; // "poster-<sha256>.<ext>"
+  if (name.size() < 71 || name.rfind("poster-", 0) != 0)
+    return make_error(ec::not_found, "the video has no poster of its own");
+  auto path = impl_->blobs->source_file(v.id, name);
+  std::error_code missing;
+  if (std::filesystem::exists(path, missing) || !impl_->ctx.replicator)
+    return path;
+  std::vector<fetch_item> items{fetch_item{
+    "sources/" + v.id + "/" + name, name.substr(7, 64),
+    impl_->view->fetch_order(impl_->view->placement(v.id))}};
+  auto got = impl_->ask<caf::ok_atom>(impl_->ctx.replicator, fetch_atom::value,
+                                      std::move(items));
+  if (!got)
+    return got.error();
+  return path;
 }
 
 const std::string& node::signing_secret() const {
@@ -441,7 +476,7 @@ caf::expected<principal> node::key_principal(const std::string& key_hash) {
   api_key_record rec;
   if (!*raw || decode(**raw, rec))
     return make_error(ec::unauthorized, "the API key was revoked");
-  return principal{rec.tenant, rec.admin};
+  return principal{rec.tenant, rec.admin, rec.scopes};
 }
 
 caf::expected<video_record> node::get_video(const std::string& tenant,
@@ -540,11 +575,7 @@ caf::expected<std::string> node::media_file(const std::string& id,
   auto v = impl_->store->get_video(id);
   if (!v || !*v)
     return local;
-  auto files = (*v)->files;
-  auto& poster = (*v)->info.poster; // "poster-<sha256>.<ext>"
-  if (!poster.empty() && poster.size() > 71)
-    files.push_back(file_record{poster, 0, poster.substr(7, 64)});
-  for (auto& f : files) {
+  for (auto& f : (*v)->files) {
     if (f.name != rel)
       continue;
     auto origins = impl_->view->fetch_order(impl_->view->placement(id));

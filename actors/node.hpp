@@ -24,6 +24,10 @@ class db;
 struct principal {
   std::string tenant;
   bool admin = false;
+  std::vector<std::string> scopes; // empty: every scope
+
+  /// Whether the key may do `scope` (e.g. "videos:write").
+  bool may(const std::string& scope) const;
 };
 
 class node {
@@ -45,7 +49,10 @@ public:
   caf::expected<std::string> bootstrap();
 
   /// Registers a new API key for `tenant` and answers it (shown once).
-  caf::expected<std::string> create_key(const std::string& tenant, bool admin);
+  /// A key limited to `scopes` is a personal access token "flr_pat_...";
+  /// one without scopes may do everything ("sk-...").
+  caf::expected<std::string> create_key(const std::string& tenant, bool admin,
+                                        std::vector<std::string> scopes = {});
 
   /// The principal a key belongs to; ec::unauthorized if none.
   caf::expected<principal> authenticate(const std::string& key);
@@ -68,6 +75,9 @@ public:
                                               int64_t total, upload_part part,
                                               const std::string& tmp);
 
+  /// Counts a play of video `id` (with its owner); answers the views.
+  caf::expected<int64_t> count_view(const std::string& id);
+
   /// Applies a client's change to a video (JSON merge patch, apply_patch).
   caf::expected<video_record> update_video(const std::string& tenant,
                                            const std::string& id,
@@ -77,6 +87,14 @@ public:
   /// made from it; fetched from another node when it is not here.
   caf::expected<std::string> copy_source(const std::string& tenant,
                                          const std::string& id);
+
+  /// The path of a video's source on this node (fetched from another
+  /// node first when it is not here).
+  caf::expected<std::string> source_file(const std::string& id);
+
+  /// The file of the poster a client set for video `v` (fetched from
+  /// another node when it is not here).
+  caf::expected<std::string> poster_file(const video_record& v);
 
   /// Makes the image at `image` (moved; JPEG or PNG) the video's poster.
   caf::expected<video_record> set_poster(const std::string& tenant,

@@ -238,7 +238,7 @@ typename Inspector::result_type inspect(Inspector& f, fetch_item& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, api_key_record& x) {
   return f(caf::meta::type_name("api_key_record"), x.key_hash, x.prefix,
-           x.tenant, x.admin, x.created_ms);
+           x.tenant, x.admin, x.created_ms, x.scopes);
 }
 
 template <class Inspector>
@@ -272,7 +272,10 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, video_info& x) {
   return f(caf::meta::type_name("video_info"), x.description, x.is_public,
            x.panoramic, x.mp4_support, x.tags, x.metadata, x.poster,
-           x.poster_at_s);
+           x.poster_at_s, x.screenshot_id, x.client_user_id, x.projection,
+           x.transcribe_language, x.origin_label, x.declared_width,
+           x.declared_height, x.declared_duration_s, x.password_hash,
+           x.views, x.client_key);
 }
 
 template <class Inspector>

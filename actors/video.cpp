@@ -645,6 +645,13 @@ video_actor::behavior_type video(video_actor::stateful_pointer<video_state> self
         return make_error(ec::storage_error, "cannot store the change");
       return rec;
     },
+    [self](view_atom) -> caf::result<int64_t> {
+      auto& rec = self->state.rec;
+      ++rec.info.views;
+      if (!persist(self))
+        return make_error(ec::storage_error, "cannot store the view");
+      return rec.info.views;
+    },
     [self](resume_atom) {
       auto& rec = self->state.rec;
       if (rec.state == states::created)

@@ -196,6 +196,12 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
     [self](create_atom, video_record& rec) -> caf::result<video_record> {
       if (!folder_exists(self, rec.tenant, rec.folder))
         return make_error(ec::not_found, "folder " + rec.folder + " not found");
+      // Ids a client names (Flare's s3Key) may meet an existing video.
+      auto existing = self->state.ctx->store->get_video(rec.id);
+      if (!existing)
+        return existing.error();
+      if (*existing)
+        return make_error(ec::conflict, "video " + rec.id + " exists");
       rec.state = rec.source_sha256.empty() ? states::created
                                             : states::uploaded;
       rec.created_ms = rec.updated_ms = now_ms();
@@ -236,6 +242,18 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
         start_video(self, *rec);
       }
       return std::move(*rec);
+    },
+    [self](view_atom, const std::string& id) -> caf::result<int64_t> {
+      auto live = self->state.live.find(id);
+      if (live != self->state.live.end()) // its actor writes its record
+        return self->delegate(live->second, view_atom::value);
+      auto rec = load(self, "", id);
+      if (!rec)
+        return rec.error();
+      ++rec->info.views;
+      if (auto err = save(self, *rec)) // updated_ms kept: not a change
+        return err;
+      return rec->info.views;
     },
     [self](caf::update_atom, const std::string& tenant, const std::string& id,
            const std::string& patch) -> caf::result<video_record> {

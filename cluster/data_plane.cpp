@@ -92,7 +92,8 @@ bool servable_path(const std::string& rel) {
       return false;
   if (parts[0] == "sources")
     return parts.size() == 3 && is_uuid(parts[1])
-           && (parts[2] == "source" || parts[2].rfind("part-", 0) == 0);
+           && (parts[2] == "source" || parts[2].rfind("part-", 0) == 0
+               || parts[2].rfind("poster-", 0) == 0);
   if (parts[0] == "media" || parts[0] == "work")
     return is_uuid(parts[1]);
   return false;

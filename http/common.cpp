@@ -46,6 +46,14 @@ void render_error(dialect d, const caf::error& err, httplib::Response& res,
       if (!field.empty())
         body["errors"] = {{field, nlohmann::ordered_json::array({msg})}};
       break;
+    case dialect::gcore:
+      body = {{"error", msg}};
+      if (!field.empty())
+        body["field"] = field;
+      break;
+    case dialect::flare:
+      body = {{"success", false}, {"error", msg}};
+      break;
     case dialect::apivideo: {
       // api.video's documented problem types; the detail says what exactly.
       auto [slug, title] =
@@ -208,6 +216,51 @@ void guarded(const std::string& name, const httplib::Request& req,
   observe(name, res, d.count());
 }
 
+/// The largest body a refusal reads and drops before answering; past it
+/// the connection is closed instead.
+constexpr size_t max_drained_body = 16 << 20;
+
+/// Calls a handler that may stream the body. A handler that answers
+/// without reading it (a refusal: bad key, wrong video) leaves it on the
+/// connection, where it would be read as the next request: it is read
+/// and dropped then (the client, still sending, gets the answer), or, when
+/// large, the connection is closed after the answer.
+void with_reader(const std::string& name, const httplib::Request& req,
+                 httplib::Response& res, const httplib::ContentReader& reader,
+                 const router::reader_handler& h) {
+  bool used = false;
+  httplib::ContentReader tracked{
+    [&](httplib::ContentReceiver receiver) {
+      used = true;
+      return reader(std::move(receiver));
+    },
+    [&](httplib::MultipartContentHeader header,
+        httplib::ContentReceiver receiver) {
+      used = true;
+      return reader(std::move(header), std::move(receiver));
+    }};
+  guarded(name, req, res, [&] { h(req, res, tracked); });
+  bool has_body = req.get_header_value("Transfer-Encoding") == "chunked"
+                  || std::strtoll(req.get_header_value("Content-Length").c_str(),
+                                  nullptr, 10) > 0;
+  if (used || !has_body)
+    return;
+  // (httplib reads a multipart body only through its multipart reader.)
+  size_t dropped = 0;
+  auto drop = [&](const char*, size_t len) {
+    dropped += len;
+    return dropped <= max_drained_body;
+  };
+  auto status = res.status;
+  bool drained = req.is_multipart_form_data()
+                   ? reader([](const httplib::MultipartFormData&) { return true; },
+                            drop)
+                   : reader(drop);
+  res.status = status; // a failed read must not change the answer
+  if (!drained)
+    res.set_header("Connection", "close");
+}
+
 } // namespace
 
 void router::get(const std::string& pattern, const std::string& name,
@@ -249,6 +302,7 @@ with_small_body(const std::string& name, router::handler h) {
         return true;
       });
       if (too_large) {
+        res.set_header("Connection", "close"); // the rest is still unread
         reply_json(res, 413,
                    {{"error", {{"code", "too_large"},
                                {"message", "request body over "
@@ -285,7 +339,24 @@ void router::put(const std::string& pattern, const std::string& name,
   svr_.Put(pattern, [name, h](const httplib::Request& req,
                               httplib::Response& res,
                               const httplib::ContentReader& reader) {
-    guarded(name, req, res, [&] { h(req, res, reader); });
+    with_reader(name, req, res, reader, h);
+  });
+}
+
+void router::patch(const std::string& pattern, const std::string& name,
+                   reader_handler h) {
+  svr_.Patch(pattern, [name, h](const httplib::Request& req,
+                                httplib::Response& res,
+                                const httplib::ContentReader& reader) {
+    with_reader(name, req, res, reader, h);
+  });
+}
+
+void router::options(const std::string& pattern, const std::string& name,
+                     handler h) {
+  svr_.Options(pattern, [name, h](const httplib::Request& req,
+                                  httplib::Response& res) {
+    guarded(name, req, res, [&] { h(req, res); });
   });
 }
 
@@ -294,7 +365,7 @@ void router::post(const std::string& pattern, const std::string& name,
   svr_.Post(pattern, [name, h](const httplib::Request& req,
                                httplib::Response& res,
                                const httplib::ContentReader& reader) {
-    guarded(name, req, res, [&] { h(req, res, reader); });
+    with_reader(name, req, res, reader, h);
   });
 }
 

@@ -20,6 +20,8 @@ enum class dialect {
   native,  // /v1/...: {"error": {"code", "message"}}
   uploads, // /api/client/v1/...: {"message", "errors"?}
   apivideo, // api.video: {"type", "title", "name", "status", "detail"?}
+  gcore,    // /streaming/...: {"error": message}
+  flare,    // /api/video...: {"success": false, "error": message}
 };
 
 /// The HTTP status for an error code.
@@ -58,7 +60,7 @@ std::optional<nlohmann::ordered_json> json_body(dialect d, const httplib::Reques
                                         httplib::Response& res);
 
 /// The largest body a JSON endpoint reads.
-constexpr size_t max_json_body = 1 << 20;
+constexpr size_t max_json_body = 2 << 20;
 
 /// Registers routes with per-route metrics (requests by code, durations)
 /// and a last-resort 500 for anything a handler throws.
@@ -79,6 +81,13 @@ public:
             reader_handler h);
   /// A PATCH with a small document body (read like post's).
   void patch(const std::string& pattern, const std::string& name, handler h);
+  /// A PATCH whose body the handler streams itself.
+  void patch(const std::string& pattern, const std::string& name,
+             reader_handler h);
+  /// An OPTIONS answer of a route's own (the server answers every other
+  /// path's OPTIONS itself, after all routes).
+  void options(const std::string& pattern, const std::string& name,
+               handler h);
   /// A PUT whose body the handler streams itself.
   void put(const std::string& pattern, const std::string& name,
            reader_handler h);

@@ -62,8 +62,12 @@ void plain(httplib::Response& res, int status, const std::string& text) {
 
 } // namespace
 
+bool restricted(const video_record& v) {
+  return !v.info.is_public || !v.info.password_hash.empty();
+}
+
 std::string playback_segment(node& n, const video_record& v) {
-  if (v.info.is_public)
+  if (!restricted(v))
     return {};
   return "token/"
          + sign_token(n.signing_secret(), "pt", {v.id},
@@ -73,7 +77,7 @@ std::string playback_segment(node& n, const video_record& v) {
 
 std::string playback_denied(node& n, const video_record& v,
                             const std::string& token) {
-  if (v.info.is_public)
+  if (!restricted(v))
     return {};
   if (token.empty())
     return "this video is private: its media need a playback token";
@@ -125,7 +129,15 @@ void add_media(router& r, node& n) {
             rel = best->mp4;
           }
           caf::expected<std::string> path{make_error(ec::not_found, "")};
-          if (rel == "thumbnail.jpg" && req.has_param("time")) {
+          if (rel.rfind("source/", 0) == 0) {
+            // The uploaded file itself, under the name it was sent with
+            // (Flare's publicUrl).
+            if (rel.substr(7) != v.filename || rel.find('/', 7) != std::string::npos) {
+              plain(res, 404, "not found");
+              return;
+            }
+            path = n.source_file(id);
+          } else if (rel == "thumbnail.jpg" && req.has_param("time")) {
             // A frame at any time, made on first request, then cached.
             char* end = nullptr;
             auto text = req.get_param_value("time");
@@ -145,9 +157,12 @@ void add_media(router& r, node& n) {
           } else {
             // Without a time, the thumbnail is the poster: the client's
             // if it set one.
-            if (rel == "thumbnail.jpg")
-              rel = v.info.poster.empty() ? "poster.jpg" : v.info.poster;
-            path = n.media_file(id, rel);
+            bool own = rel == "thumbnail.jpg" && !v.info.poster.empty();
+            if (own)
+              rel = v.info.poster; // its type by its name
+            else if (rel == "thumbnail.jpg")
+              rel = "poster.jpg";
+            path = own ? n.poster_file(v) : n.media_file(id, rel);
           }
           if (!path) {
             res.status = 404;

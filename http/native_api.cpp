@@ -12,6 +12,12 @@ namespace reel::http {
 
 namespace {
 
+/// The scopes a personal access token may be limited to.
+bool known_scope(const std::string& s) {
+  return s == "videos:read" || s == "videos:write" || s == "uploads:write";
+}
+
+
 constexpr auto d = dialect::native;
 
 /// The tenant a request acts on: the key's own, or for admin keys the
@@ -158,7 +164,9 @@ void add_native_api(router& r, node& n) {
              return;
            }
            reply_json(res, 201,
-                      {{"path", f->path}, {"created_at", iso8601(f->created_ms)}});
+                      {{"path", f->path},
+                       {"id", folder_number(f->tenant, f->path)},
+                       {"created_at", iso8601(f->created_ms)}});
          });
 
   r.get(R"(/v1/folders)", "folders.list",
@@ -173,7 +181,8 @@ void add_native_api(router& r, node& n) {
           }
           auto data = nlohmann::ordered_json::array();
           for (auto& f : *fs)
-            data.push_back({{"path", f.path}});
+            data.push_back({{"path", f.path},
+                            {"id", folder_number(f.tenant, f.path)}});
           reply_json(res, 200, {{"data", data}});
         });
 
@@ -194,14 +203,34 @@ void add_native_api(router& r, node& n) {
                          res, "tenant");
              return;
            }
-           auto key = n.create_key(tenant.get<std::string>(), admin.get<bool>());
+           // Scopes make a personal access token limited to them.
+           std::vector<std::string> scopes;
+           auto given = body->value("scopes", nlohmann::ordered_json::array());
+           bool scopes_ok = given.is_array() && given.size() <= 16;
+           for (auto& s : scopes_ok ? given : nlohmann::ordered_json::array()) {
+             scopes_ok = scopes_ok && s.is_string() && known_scope(s);
+             if (scopes_ok)
+               scopes.push_back(s);
+           }
+           if (!scopes_ok) {
+             reply_error(d, ec::invalid_argument,
+                         "scopes must be a list of videos:read, videos:write, "
+                         "uploads:write",
+                         res, "scopes");
+             return;
+           }
+           auto key = n.create_key(tenant.get<std::string>(), admin.get<bool>(),
+                                   scopes);
            if (!key) {
              render_error(d, key.error(), res);
              return;
            }
-           reply_json(res, 201, {{"key", *key},
-                                 {"tenant", tenant},
-                                 {"admin", admin}});
+           nlohmann::ordered_json out = {{"key", *key},
+                                         {"tenant", tenant},
+                                         {"admin", admin}};
+           if (!scopes.empty())
+             out["scopes"] = scopes;
+           reply_json(res, 201, out);
          });
 
   r.get(R"(/v1/admin/nodes)", "admin.nodes",

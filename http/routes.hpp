@@ -23,8 +23,18 @@ void add_media(router& r, node& n);
 /// The api.video dialect: /auth, /videos, /upload, /upload-tokens.
 void add_apivideo_api(router& r, node& n);
 
-/// The path segment "token/<t>/" a private video's media URLs carry (a
-/// playback token signed for it, valid a day); "" for a public video.
+/// The Gcore Streaming dialect: /streaming/videos.
+void add_gcore_api(router& r, node& n);
+
+/// The Flare dialect: /api/video/..., /api/videos, presigned uploads.
+void add_flare_api(router& r, node& n);
+
+/// Whether playing video `v` needs a playback token: it is private
+/// (api.video) or has a password (Flare).
+bool restricted(const video_record& v);
+
+/// The path segment "token/<t>/" a restricted video's media URLs carry (a
+/// playback token signed for it, valid a day); "" for another video.
 std::string playback_segment(node& n, const video_record& v);
 
 /// Why `token` does not open video `v` ("" when it does, or when the video

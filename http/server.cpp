@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include "http/routes.hpp"
+#include "http/tus.hpp"
 #include "ops/log.hpp"
 
 namespace reel::http {
@@ -31,19 +32,25 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
   svr.set_payload_max_length(static_cast<size_t>(cfg.max_upload_bytes)
                              + (size_t{1} << 20));
   svr.set_post_routing_handler(
-    [](const httplib::Request&, httplib::Response& res) {
+    [](const httplib::Request& req, httplib::Response& res) {
       res.set_header("Access-Control-Allow-Origin", "*");
+      // tus clients in browsers read the upload's state from these.
       res.set_header("Access-Control-Expose-Headers",
-                     "Content-Length, Content-Range, Accept-Ranges");
+                     "Content-Length, Content-Range, Accept-Ranges, "
+                     "Location, Tus-Resumable, Tus-Version, Tus-Max-Size, "
+                     "Tus-Extension, Upload-Offset, Upload-Length, "
+                     "Upload-Metadata, Upload-Expires");
+      // A CORS preflight, whichever route answers it.
+      if (req.method == "OPTIONS") {
+        res.set_header("Access-Control-Allow-Methods",
+                       "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+        res.set_header("Access-Control-Allow-Headers",
+                       "Authorization, Content-Type, Range, Content-Range, "
+                       "Tus-Resumable, Upload-Length, Upload-Metadata, "
+                       "Upload-Offset, Upload-Defer-Length");
+        res.set_header("Access-Control-Max-Age", "86400");
+      }
     });
-  svr.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) {
-    res.status = 204;
-    res.set_header("Access-Control-Allow-Methods",
-                   "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
-    res.set_header("Access-Control-Allow-Headers",
-                   "Authorization, Content-Type, Range, Content-Range");
-    res.set_header("Access-Control-Max-Age", "86400");
-  });
   svr.set_error_handler([](const httplib::Request& req,
                            httplib::Response& res) {
     if (!res.body.empty())
@@ -62,7 +69,15 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
   add_uploads_api(r, n);
   add_media(r, n);
   add_apivideo_api(r, n);
+  add_gcore_api(r, n);
+  add_flare_api(r, n);
   add_embed(r, n);
+  add_tus(r, n);
+  // Every other path's OPTIONS (CORS preflights): registered after the
+  // routes, so that a route may answer its own (tus on /upload/).
+  svr.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 204;
+  });
 }
 
 server::~server() = default;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -210,6 +211,54 @@ receive_multipart(const httplib::Request& req,
     return make_error(ec::storage_error,
                       "cannot store the upload: " + file.error_text());
   out.sha256 = file.finish_digest();
+  if (out.has_file)
+    file.release();
+  return out;
+}
+
+caf::expected<received_upload> receive_body(const httplib::Request& req,
+                                            const httplib::ContentReader& reader,
+                                            blob_store& blobs, int64_t max_bytes) {
+  auto too_large = make_error(ec::too_large, "the file is larger than the "
+                                             "maximum of "
+                                               + std::to_string(max_bytes)
+                                               + " bytes");
+  if (req.has_header("Content-Length")
+      && std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr,
+                      10)
+           > max_bytes)
+    return too_large;
+  active_upload guard;
+  received_upload out;
+  out.tmp_path = blobs.new_tmp_path();
+  tmp_file file{out.tmp_path};
+  if (auto err = file.open())
+    return err;
+  bool over = false;
+  bool io_failed = false;
+  auto& ingest = metrics().ingest_bytes;
+  bool ok = reader([&](const char* data, size_t len) {
+    out.bytes += static_cast<int64_t>(len);
+    ingest.Increment(static_cast<double>(len));
+    if (out.bytes > max_bytes) {
+      over = true;
+      return false;
+    }
+    if (!file.write(data, len)) {
+      io_failed = true;
+      return false;
+    }
+    return true;
+  });
+  if (over)
+    return too_large;
+  if (io_failed || !file.flush())
+    return make_error(ec::storage_error,
+                      "cannot store the upload: " + file.error_text());
+  if (!ok)
+    return make_error(ec::invalid_argument, "the body ended early");
+  out.sha256 = file.finish_digest();
+  out.has_file = out.bytes > 0;
   if (out.has_file)
     file.release();
   return out;

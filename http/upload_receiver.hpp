@@ -56,4 +56,10 @@ receive_multipart(const httplib::Request& req,
                   const std::string& file_field, int64_t max_bytes,
                   const field_check& check = {});
 
+/// Reads a raw body (e.g. a presigned PUT) into a temporary file, with
+/// the same limits and guarantees; `filename` is left empty.
+caf::expected<received_upload> receive_body(const httplib::Request& req,
+                                            const httplib::ContentReader& reader,
+                                            blob_store& blobs, int64_t max_bytes);
+
 } // namespace reel::http

@@ -18,6 +18,18 @@ std::string make_uuid();
 /// `n` random characters from [A-Za-z0-9], from a cryptographic source.
 std::string random_token(size_t n);
 
+/// Video ids are UUIDs (v4 layout) whose first 48 bits are a number, the
+/// integer id of dialects that want one (Gcore), and whose other bits
+/// follow from that number: each gives the other.
+std::string uuid_of_number(uint64_t n);
+/// The number in the first 48 bits of a UUID (0 for anything else).
+uint64_t number_of_uuid(std::string_view id);
+/// A new video id (a random number).
+std::string make_video_id();
+/// The video id named by a client's key (e.g. Flare's s3Key within a
+/// tenant): the same key always gives the same id.
+std::string video_id_for_key(std::string_view key);
+
 /// True when `s` is a well-formed UUID (any version), e.g. from a URL.
 bool is_uuid(std::string_view s);
 

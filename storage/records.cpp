@@ -1,5 +1,7 @@
 #include "storage/records.hpp"
 
+#include "ops/util.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -50,7 +52,18 @@ void to_json(nlohmann::json& j, const video_info& x) {
                      {"tags", x.tags},
                      {"metadata", x.metadata},
                      {"poster", x.poster},
-                     {"poster_at_s", x.poster_at_s}};
+                     {"poster_at_s", x.poster_at_s},
+                     {"screenshot_id", x.screenshot_id},
+                     {"client_user_id", x.client_user_id},
+                     {"projection", x.projection},
+                     {"transcribe_language", x.transcribe_language},
+                     {"origin_label", x.origin_label},
+                     {"declared_width", x.declared_width},
+                     {"declared_height", x.declared_height},
+                     {"declared_duration_s", x.declared_duration_s},
+                     {"password_hash", x.password_hash},
+                     {"views", x.views},
+                     {"client_key", x.client_key}};
 }
 
 void from_json(const nlohmann::json& j, video_info& x) {
@@ -63,6 +76,17 @@ void from_json(const nlohmann::json& j, video_info& x) {
   x.metadata = j.value("metadata", d.metadata);
   x.poster = j.value("poster", d.poster);
   x.poster_at_s = j.value("poster_at_s", d.poster_at_s);
+  x.screenshot_id = j.value("screenshot_id", d.screenshot_id);
+  x.client_user_id = j.value("client_user_id", d.client_user_id);
+  x.projection = j.value("projection", d.projection);
+  x.transcribe_language = j.value("transcribe_language", d.transcribe_language);
+  x.origin_label = j.value("origin_label", d.origin_label);
+  x.declared_width = j.value("declared_width", d.declared_width);
+  x.declared_height = j.value("declared_height", d.declared_height);
+  x.declared_duration_s = j.value("declared_duration_s", d.declared_duration_s);
+  x.password_hash = j.value("password_hash", d.password_hash);
+  x.views = j.value("views", d.views);
+  x.client_key = j.value("client_key", d.client_key);
 }
 
 bool upload_complete(const upload_state& u) {
@@ -249,7 +273,7 @@ void from_json(const nlohmann::json& j, video_record& x) {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(api_key_record, key_hash,
                                                 prefix, tenant, admin,
-                                                created_ms)
+                                                created_ms, scopes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(folder_record, tenant, path,
                                                 created_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(upload_token_record, token,
@@ -287,6 +311,11 @@ caf::error decode(const std::string& b, video_record& x) { return decode_impl(b,
 caf::error decode(const std::string& b, api_key_record& x) { return decode_impl(b, x); }
 caf::error decode(const std::string& b, folder_record& x) { return decode_impl(b, x); }
 caf::error decode(const std::string& b, upload_token_record& x) { return decode_impl(b, x); }
+
+int64_t folder_number(const std::string& tenant, const std::string& path) {
+  auto h = sha256_hex(tenant + '\x1f' + path);
+  return static_cast<int64_t>(std::stoull(h.substr(0, 12), nullptr, 16));
+}
 
 bool valid_folder_path(const std::string& path) {
   if (path == "root")

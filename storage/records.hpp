@@ -59,6 +59,19 @@ struct video_info {
   double poster_at_s = -1; // where the client wants the poster taken
                            // (asked before there were frames); -1: reel
                            // chooses
+  int32_t screenshot_id = -1; // the image shown as "screenshot" (Gcore):
+                              // -1 the poster, 0.. a screenshot
+  int64_t client_user_id = 0; // Gcore: the client's own user id (0: none)
+  std::string projection = "regular"; // Gcore: regular, vr360, ...
+  std::string transcribe_language;    // Gcore: asked for (not available)
+  std::string origin_label;  // Flare's "source" (e.g. "composite")
+  int32_t declared_width = 0;         // Flare: as the client declared
+  int32_t declared_height = 0;
+  double declared_duration_s = 0;
+  std::string password_hash; // Flare: "<salt>$<sha256(salt+password)>";
+                             // "" = no password
+  int64_t views = 0;         // plays started on the embed page
+  std::string client_key;    // Flare: the s3Key the video was made with
 };
 
 /// One piece of a source uploaded in parts (chunked uploads).
@@ -151,6 +164,7 @@ struct api_key_record {
   std::string tenant;
   bool admin = false;
   int64_t created_ms = 0;
+  std::vector<std::string> scopes; // what it may do; empty: everything
 };
 
 /// A delegated upload token (api.video): whoever holds it may upload one
@@ -187,6 +201,9 @@ caf::error decode(const std::string& bytes, video_record& x);
 caf::error decode(const std::string& bytes, api_key_record& x);
 caf::error decode(const std::string& bytes, folder_record& x);
 caf::error decode(const std::string& bytes, upload_token_record& x);
+
+/// A folder's number (Gcore's directory_id): from its tenant and path.
+int64_t folder_number(const std::string& tenant, const std::string& path);
 
 /// A folder path is "root" or "root/" followed by segments of
 /// [A-Za-z0-9_-] (1..64 chars), at most 8 deep.

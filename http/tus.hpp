@@ -1,0 +1,30 @@
+#pragma once
+
+// tus 1.0.0 resumable uploads (https://tus.io/protocols/resumable-upload),
+// the way Gcore's Streaming API takes a local file: the client asks for a
+// token for a created video, then sends the file with any tus client to
+// /upload/, with metadata naming the video and carrying the token.
+
+#include "http/common.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace reel::http {
+
+/// A token that lets its holder upload the source of video `video_id` (a
+/// UUID) through tus, valid `ttl_s` seconds: sign_token(n.signing_secret(),
+/// "tus", {video_id}, expiry) (ops/token.hpp).
+std::string tus_token(node& n, const std::string& video_id,
+                      int64_t ttl_s = 24 * 3600);
+
+/// tus 1.0.0 on /upload/: OPTIONS, POST /upload/ (creation), HEAD, PATCH
+/// and DELETE /upload/{upload id}; extensions creation, termination and
+/// expiration. Creation's Upload-Metadata must carry "token" (tus_token)
+/// and may carry "video_id" (the video's integer id or UUID; it must be
+/// the token's), "filename" and anything else. Uploads live under
+/// <data_dir>/tus/ and survive restarts; the last byte makes the file the
+/// video's whole source. Sweeps expired uploads once now.
+void add_tus(router& r, node& n);
+
+} // namespace reel::http

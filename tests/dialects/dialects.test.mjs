@@ -1,0 +1,356 @@
+// The Gcore Streaming and Flare dialects against a real reeld, with the
+// seed files' example requests sent as written (host changed, and the
+// placeholders a real server needs made real: see each test), plus
+// cross-dialect reads and tenant isolation. Started by
+// tests/dialects_test.sh, which passes:
+//   REEL_BASE, REEL_KEY (admin, tenant "default"), REEL_KEY2 (tenant
+//   "other"), REEL_PAT (flr_pat_ with every scope, tenant "default"),
+//   REEL_PAT_READ (flr_pat_ with videos:read only), REEL_WORK (small.mp4,
+//   poster.jpg, big.jpg over 1 MB)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const base = process.env.REEL_BASE;
+const key = process.env.REEL_KEY;
+const key2 = process.env.REEL_KEY2;
+const pat = process.env.REEL_PAT;
+const patRead = process.env.REEL_PAT_READ;
+const work = process.env.REEL_WORK;
+const small = path.join(work, 'small.mp4');
+const poster = fs.readFileSync(path.join(work, 'poster.jpg'));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sha = (buf) => execFileSync('sha256sum').toString; // unused guard
+void sha;
+
+// An origin server on 127.0.0.1 that records the headers of each request.
+let origin;
+let originUrl;
+const originSeen = [];
+before(async () => {
+  origin = http.createServer((req, res) => {
+    originSeen.push(req.headers);
+    if (req.url !== '/files/ibc.mp4') { res.writeHead(404).end(); return; }
+    const body = fs.readFileSync(small);
+    res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': body.length });
+    res.end(body);
+  });
+  await new Promise((r) => origin.listen(0, '127.0.0.1', r));
+  originUrl = `http://127.0.0.1:${origin.address().port}/files/ibc.mp4`;
+});
+after(() => origin.close());
+
+async function call(method, url, { headers = {}, body, raw } = {}) {
+  const r = await fetch(url.startsWith('http') ? url : base + url, {
+    method, headers: body ? { 'Content-Type': 'application/json', ...headers } : headers,
+    body: raw ?? (body ? JSON.stringify(body) : undefined), redirect: 'manual' });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: r.status, json, text, headers: r.headers };
+}
+const gcore = (method, url, body, k = key) =>
+  call(method, url, { headers: { Authorization: `APIKey ${k}` }, body });
+const flare = (method, url, body, k = pat) =>
+  call(method, url, { headers: { Authorization: `Bearer ${k}` }, body });
+const native = async (id) => (await call('GET', `/v1/videos/${id}`, {
+  headers: { Authorization: `Bearer ${key}` } })).json;
+
+async function until(check, what, seconds = 180) {
+  for (let i = 0; i < seconds * 4; i++) {
+    const v = await check();
+    if (v) return v;
+    await sleep(250);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+const gcoreReady = (id) => until(async () => {
+  const r = await gcore('GET', `/streaming/videos/${id}`);
+  assert.notEqual(r.json.status, 'error', r.json.error);
+  return r.json.status === 'ready' && r.json;
+}, `Gcore video ${id} ready`);
+
+let folderId;
+test('Gcore: the seed request (POST /streaming/videos) imports, clips and takes the poster', async () => {
+  const folder = await call('POST', '/v1/folders', { headers: { Authorization: `Bearer ${key}` },
+                                                     body: { path: 'root/ibc' } });
+  assert.equal(folder.status, 201);
+  folderId = folder.json.id;
+  // Seed 004 as written, but: origin_url points at the test's own server
+  // (the seed's is on the Internet), the poster is a real JPEG (the seed's
+  // is elided with "..."), directory_id names a folder that exists, and the
+  // clip fits the 6 s test clip.
+  const seed = {
+    video: {
+      name: 'IBC 2025 - International Broadcasting Convention',
+      description: 'We look forward to welcoming you at IBC2025, which will take place 12-15 September 2025.',
+      origin_url: originUrl,
+      origin_http_headers: 'Authorization: Bearer ...',
+      priority: 0,
+      clip_start_seconds: 1,
+      clip_duration_seconds: 3,
+      directory_id: folderId,
+      projection: 'regular',
+      client_user_id: 10,
+      stream_id: 1,
+      poster: `data:image/jpeg;base64,${poster.toString('base64')}`,
+      screenshot_id: -1,
+      auto_transcribe_audio_language: 'auto',
+    },
+  };
+  const r = await call('POST', '/streaming/videos', {
+    headers: { APIKey: key }, body: seed });
+  assert.equal(r.status, 200);
+  assert.ok(Array.isArray(r.json) && r.json.length === 1, 'Gcore answers an array');
+  const v = r.json[0];
+  assert.ok(Number.isSafeInteger(v.id) && v.id > 0);
+  assert.equal(v.name, seed.video.name);
+  assert.equal(v.description, seed.video.description);
+  assert.equal(v.client_user_id, 10);
+  assert.equal(v.directory_id, folderId);
+  assert.equal(v.clip_start_seconds, 1);
+  assert.equal(v.clip_duration_seconds, 3);
+  assert.match(v.auto_transcribe_audio_status, /not available/);
+  const ready = await gcoreReady(v.id);
+  assert.equal(originSeen.at(-1).authorization, 'Bearer ...', 'origin_http_headers were sent');
+  for (const field of ['id', 'name', 'description', 'duration', 'slug', 'status', 'origin_size',
+                       'origin_video_duration', 'origin_audio_channels', 'origin_height',
+                       'origin_width', 'created_at', 'updated_at', 'clip_start_seconds',
+                       'clip_duration_seconds', 'hls_url', 'hls_cmaf_url', 'dash_url', 'iframe_url',
+                       'poster', 'poster_thumb', 'screenshot', 'screenshots', 'screenshot_id', 'views',
+                       'projection', 'sprite', 'sprite_vtt', 'converted_videos'])
+    assert.ok(field in ready, `field ${field}`);
+  assert.ok(Math.abs(ready.duration - 3000) <= 80, `duration ${ready.duration} ms`);
+  assert.ok(Math.abs(ready.origin_video_duration - 6000) <= 80);
+  assert.equal(ready.origin_size, fs.statSync(small).size);
+  assert.equal(ready.origin_width, 640);
+  assert.equal(ready.origin_audio_channels, 1);
+  assert.match(ready.sprite_vtt, /^WEBVTT/);
+  const served = Buffer.from(await (await fetch(ready.poster)).arrayBuffer());
+  assert.ok(served.equals(poster), 'the data: URI poster is the poster');
+  assert.equal(ready.screenshot, ready.poster);
+  assert.ok(ready.screenshots.length >= 1);
+  assert.ok(ready.converted_videos.length >= 1);
+  for (const c of ready.converted_videos) {
+    assert.match(c.name, /^vod\d+p$/);
+    assert.equal(c.status, 'complete');
+    assert.equal(c.progress, 100);
+    const mp4 = await fetch(c.mp4_url);
+    assert.equal(mp4.status, 200);
+    assert.equal(Number(mp4.headers.get('content-length')), c.size);
+  }
+  for (const u of [ready.hls_url, ready.hls_cmaf_url, ready.dash_url, ready.iframe_url, ready.sprite])
+    assert.equal((await fetch(u)).status, 200, u);
+});
+
+test('Gcore: auth forms, list filters, names, update, delete, errors', async () => {
+  const mk = async (name, extra = {}) => (await gcore('POST', '/streaming/videos',
+                                                     { video: { name, ...extra } })).json[0];
+  const a = await mk('alpha list', { client_user_id: 501 });
+  const b = await mk('beta list', { client_user_id: 502 });
+  assert.equal(a.status, 'empty');
+  // Authorization: APIKey, and the bare APIKey header; lower-case scheme.
+  assert.equal((await call('GET', `/streaming/videos/${a.id}`, { headers: { Authorization: `apikey ${key}` } })).status, 200);
+  assert.equal((await call('GET', `/streaming/videos/${a.id}`, { headers: { APIKey: key } })).status, 200);
+  assert.equal((await call('GET', `/streaming/videos/${a.id}`, { headers: { APIKey: 'nope' } })).status, 401);
+  assert.equal((await call('GET', `/streaming/videos/${a.id}`)).status, 401);
+  // Filters and paging; a bare array.
+  let r = await gcore('GET', '/streaming/videos?client_user_id=501');
+  assert.deepEqual(r.json.map((v) => v.id), [a.id]);
+  r = await gcore('GET', '/streaming/videos?search=list&per_page=1&page=2');
+  assert.equal(r.json.length, 1);
+  r = await gcore('GET', '/streaming/videos?status=empty&search=list');
+  assert.equal(r.json.length, 2);
+  r = await gcore('GET', `/streaming/videos?id=${b.id}`);
+  assert.deepEqual(r.json.map((v) => v.name), ['beta list']);
+  assert.equal((await gcore('GET', '/streaming/videos?status=bogus')).status, 400);
+  r = await gcore('GET', `/streaming/videos/names?ids=${a.id},${b.id}`);
+  assert.deepEqual(r.json, [{ id: a.id, name: 'alpha list' }, { id: b.id, name: 'beta list' }]);
+  r = await gcore('GET', `/streaming/videos/names?ids=${a.id}&ids=${b.id}`);
+  assert.equal(r.json.length, 2);
+  // PATCH is flat.
+  r = await gcore('PATCH', `/streaming/videos/${a.id}`, { name: 'alpha renamed', description: 'new', client_user_id: 77 });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.name, 'alpha renamed');
+  assert.equal(r.json.client_user_id, 77);
+  assert.equal((await gcore('PATCH', `/streaming/videos/${a.id}`, { projection: 'cube' })).status, 400);
+  // Bad creates.
+  for (const bad of [{ video: {} }, { name: 'unwrapped' }, { video: { name: 'x', priority: 11 } },
+                     { video: { name: 'x', poster: 'data:image/jpeg;base64,/9j/4AA...qf/2Q==' } },
+                     { video: { name: 'x', poster: 'data:text/html;base64,PGgxPg==' } },
+                     { video: { name: 'x', origin_url: 'ftp://example.com/a.mp4' } },
+                     { video: { name: 'x', directory_id: 12345 } }]) {
+    const e = await gcore('POST', '/streaming/videos', bad);
+    assert.ok(e.status === 400 || e.status === 404, JSON.stringify(bad));
+    assert.equal(typeof e.json.error, 'string');
+  }
+  const big = fs.readFileSync(path.join(work, 'big.jpg'));
+  const tooBig = await gcore('POST', '/streaming/videos', { video: { name: 'x', poster: `data:image/jpeg;base64,${big.toString('base64')}` } });
+  assert.equal(tooBig.status, 400);
+  assert.match(tooBig.json.error, /1 MB/);
+  // A body refused before it was read does not poison its connection:
+  // the requests after it on the same keep-alive connection are answered.
+  const huge = await call('POST', '/streaming/videos', {
+    headers: { APIKey: key, 'Content-Type': 'application/json' },
+    raw: JSON.stringify({ video: { name: 'x', description: 'y'.repeat(3 << 20) } }) });
+  assert.equal(huge.status, 413);
+  for (let i = 0; i < 5; i++)
+    assert.equal((await gcore('GET', '/streaming/videos?per_page=1')).status, 200);
+  // An import that fails says why.
+  const broken = await mk('broken', { origin_url: originUrl.replace('ibc.mp4', 'gone.mp4') });
+  const failed = await until(async () => {
+    const x = (await gcore('GET', `/streaming/videos/${broken.id}`)).json;
+    return x.status === 'error' && x;
+  }, 'the import to fail', 30);
+  assert.match(failed.error, /404/);
+  // Delete.
+  assert.equal((await gcore('DELETE', `/streaming/videos/${b.id}`)).status, 204);
+  assert.equal((await gcore('GET', `/streaming/videos/${b.id}`)).status, 404);
+  assert.equal((await gcore('GET', '/streaming/videos/12')).status, 404);
+});
+
+test('Gcore: views are counted by the embed player', async () => {
+  const list = (await gcore('GET', '/streaming/videos?search=IBC')).json;
+  const v = list[0];
+  const before = (await gcore('GET', `/streaming/videos/${v.id}`)).json.views;
+  const page = await call('GET', v.iframe_url);
+  assert.equal(page.status, 200);
+  assert.match(page.text, /\/view'/);
+  for (let i = 0; i < 2; i++)
+    assert.equal((await call('POST', `${v.iframe_url}/view`)).status, 204);
+  const after = (await gcore('GET', `/streaming/videos/${v.id}`)).json.views;
+  assert.equal(after, before + 2);
+});
+
+let flareId;
+test('Flare: the seed requests (create, presign), the PUT, publicUrl', async () => {
+  // Seed 000 as written.
+  const create = await flare('POST', '/api/video/create', {
+    fileName: 'demo.mp4', s3Key: 'vid_demo_123', source: 'composite', width: 1920, height: 1080, duration: 120 });
+  assert.equal(create.status, 200);
+  assert.deepEqual(create.json, { success: true, video: { id: 'vid_demo_123', uploadStatus: 'uploading' } });
+  flareId = create.json.video.id;
+  // The same s3Key again is a clear conflict.
+  const clash = await flare('POST', '/api/video/create', { fileName: 'demo.mp4', s3Key: 'vid_demo_123', source: 'composite' });
+  assert.equal(clash.status, 409);
+  assert.equal(clash.json.success, false);
+  assert.match(clash.json.error, /vid_demo_123/);
+  // Seed 001, with VIDEO_ID made the real id.
+  const presign = await flare('POST', '/api/video/upload/presign', { videoId: flareId, fileName: 'demo.mp4' });
+  assert.equal(presign.status, 200);
+  assert.equal(presign.json.method, 'PUT');
+  assert.deepEqual(presign.json.headers, { 'Content-Type': 'video/mp4' });
+  assert.match(presign.json.uploadUrl, /^http:\/\/127\.0\.0\.1:\d+\/presigned\/.*signature=/);
+  assert.equal((await fetch(presign.json.publicUrl)).status, 404, 'nothing there before the PUT');
+  // Tampered: another content type, another path, a changed expiry.
+  const url = presign.json.uploadUrl;
+  const put = (u, type) => execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT',
+    '-H', `Content-Type: ${type}`, '--data-binary', `@${small}`, u]).toString();
+  assert.equal(put(url, 'video/webm'), '403');
+  assert.equal(put(url.replace('demo.mp4', 'other.mp4'), 'video/mp4'), '403');
+  assert.equal(put(url.replace(/expires=(\d+)/, (m, e) => `expires=${Number(e) + 1000}`), 'video/mp4'), '403');
+  // The PUT as the presign said, with curl.
+  assert.equal(put(url, 'video/mp4'), '200');
+  assert.equal(put(url, 'video/mp4'), '409', 'a second PUT');
+  const v = await until(async () => {
+    const r = await flare('GET', `/api/video/${flareId}`);
+    assert.notEqual(r.json.video.uploadStatus, 'failed', r.json.video.error);
+    return r.json.video.uploadStatus === 'ready' && r.json.video;
+  }, 'the Flare video to be ready');
+  assert.equal(v.fileName, 'demo.mp4');
+  assert.equal(v.source, 'composite');
+  assert.equal(v.width, 640, 'the probe replaces the declared width');
+  const file = Buffer.from(await (await fetch(presign.json.publicUrl)).arrayBuffer());
+  assert.ok(file.equals(fs.readFileSync(small)), 'publicUrl serves the uploaded file');
+  const list = await flare('GET', '/api/videos');
+  assert.equal(list.json.success, true);
+  assert.ok(list.json.videos.some((x) => x.id === 'vid_demo_123' && x.fileName === 'demo.mp4' && 'createdAt' in x));
+});
+
+test('Flare: scopes, expiry, password-protected playback', async () => {
+  // A token without the scope.
+  const refused = await flare('POST', '/api/video/create', { fileName: 'x.mp4' }, patRead);
+  assert.equal(refused.status, 403);
+  assert.match(refused.json.error, /videos:write/);
+  assert.equal((await flare('POST', '/api/video/upload/presign', { videoId: flareId, fileName: 'x.mp4' }, patRead)).status, 403);
+  assert.equal((await flare('GET', '/api/videos', undefined, patRead)).status, 200);
+  assert.equal((await flare('GET', '/api/videos', undefined, 'flr_pat_nope')).status, 401);
+  // Expiry (reel's expiresIn extension makes it short).
+  const fresh = await flare('POST', '/api/video/create', { fileName: 'late.mp4' });
+  assert.match(fresh.json.video.id, /^[0-9a-f-]{36}$/);
+  const late = await flare('POST', '/api/video/upload/presign', { videoId: fresh.json.video.id, fileName: 'late.mp4', expiresIn: 1 });
+  await sleep(1500);
+  const code = execFileSync('curl', ['-s', '-w', '\n%{http_code}', '-X', 'PUT', '-H', 'Content-Type: video/mp4',
+                                     '--data-binary', `@${small}`, late.json.uploadUrl]).toString();
+  assert.match(code, /expired[\s\S]*403$/);
+  // Password.
+  const upd = await flare('PATCH', `/api/video/update/${flareId}`, { title: 'Launch walkthrough', password: 'secret123' });
+  assert.equal(upd.status, 200);
+  assert.equal(upd.json.video.title, 'Launch walkthrough');
+  assert.equal(upd.json.video.passwordProtected, true);
+  const embed = upd.json.video.embedUrl;
+  let page = await call('GET', embed);
+  assert.equal(page.status, 403);
+  assert.match(page.text, /type="password"/);
+  const g = (await gcore('GET', `/streaming/videos?search=Launch`)).json[0];
+  const bare = g.hls_url.replace(/token\/[^/]+\//, '');
+  assert.equal((await fetch(bare)).status, 403, 'media need the token');
+  const wrong = await call('POST', `${embed}/unlock`, { headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, raw: 'password=nope' });
+  assert.equal(wrong.status, 303);
+  page = await call('GET', base + wrong.headers.get('location'));
+  assert.equal(page.status, 403);
+  assert.match(page.text, /Wrong password/);
+  const right = await call('POST', `${embed}/unlock`, { headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, raw: 'password=secret123' });
+  assert.equal(right.status, 303);
+  page = await call('GET', base + right.headers.get('location'));
+  assert.equal(page.status, 200);
+  const src = page.text.match(/var src = "([^"]+)"/)[1];
+  assert.match(src, /\/token\//);
+  assert.equal((await fetch(src)).status, 200, 'the page plays with its token');
+  // null removes the password.
+  const open = await flare('PATCH', `/api/video/update/${flareId}`, { password: null });
+  assert.equal(open.json.video.passwordProtected, false);
+  assert.equal((await call('GET', embed)).status, 200);
+  assert.equal((await fetch(bare)).status, 200);
+});
+
+test('cross-dialect reads and tenant isolation', async () => {
+  const g = (await gcore('GET', '/streaming/videos?search=Launch')).json[0];
+  const uuid = g.slug;
+  // The Flare video, through every other dialect.
+  const n = await native(uuid);
+  assert.equal(n.title, 'Launch walkthrough');
+  const av = await call('GET', `/videos/${uuid}`, { headers: { Authorization: `Basic ${Buffer.from(`${key}:`).toString('base64')}` } });
+  assert.equal(av.json.title, 'Launch walkthrough');
+  assert.equal(av.json.videoId, uuid);
+  const up = await call('GET', `/api/client/v1/uploads/${uuid}`, { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(up.json.data.status, 6);
+  // A Gcore video through Flare (by reel's id) and api.video.
+  const ibc = (await gcore('GET', '/streaming/videos?search=IBC')).json[0];
+  const f = await flare('GET', `/api/video/${ibc.slug}`);
+  assert.equal(f.json.video.title, ibc.name);
+  assert.equal(f.json.video.uploadStatus, 'ready');
+  // An api.video video through Gcore by its integer id.
+  const made = await call('POST', '/videos', { headers: { Authorization: `Bearer ${key}` }, body: { title: 'from api.video' } });
+  const number = parseInt(made.json.videoId.replace(/-/g, '').slice(0, 12), 16);
+  assert.equal((await gcore('GET', `/streaming/videos/${number}`)).json.name, 'from api.video');
+  // Another tenant sees none of it, in any dialect.
+  assert.equal((await gcore('GET', `/streaming/videos/${ibc.id}`, undefined, key2)).status, 404);
+  assert.equal((await gcore('GET', '/streaming/videos', undefined, key2)).json.length, 0);
+  assert.equal((await gcore('PATCH', `/streaming/videos/${ibc.id}`, { name: 'mine' }, key2)).status, 404);
+  assert.equal((await gcore('DELETE', `/streaming/videos/${ibc.id}`, undefined, key2)).status, 404);
+  assert.equal((await gcore('GET', `/streaming/videos/names?ids=${ibc.id}`, undefined, key2)).json.length, 0);
+  assert.equal((await flare('GET', `/api/video/${uuid}`, undefined, key2)).status, 404);
+  assert.equal((await flare('GET', '/api/video/vid_demo_123', undefined, key2)).status, 404);
+  assert.equal((await flare('GET', '/api/videos', undefined, key2)).json.videos.length, 0);
+  assert.equal((await flare('PATCH', '/api/video/update/vid_demo_123', { title: 'mine' }, key2)).status, 404);
+  assert.equal((await flare('POST', '/api/video/upload/presign', { videoId: uuid, fileName: 'a.mp4' }, key2)).status, 404);
+  // The same s3Key in another tenant is another video.
+  const theirs = await flare('POST', '/api/video/create', { fileName: 'demo.mp4', s3Key: 'vid_demo_123' }, key2);
+  assert.equal(theirs.status, 200);
+  assert.equal((await flare('GET', '/api/video/vid_demo_123')).json.video.title, 'Launch walkthrough');
+});

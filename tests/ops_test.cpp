@@ -175,3 +175,22 @@ BOOST_AUTO_TEST_CASE(import_and_token_options) {
   BOOST_TEST(!parse({"--import-allow", "10.0.0.0/99"}));
   BOOST_TEST(!parse({"--access-token-ttl", "0"}));
 }
+
+BOOST_AUTO_TEST_CASE(video_ids_carry_their_number) {
+  for (uint64_t n : {uint64_t{1}, uint64_t{54046660962933},
+                     (uint64_t{1} << 48) - 1}) {
+    auto id = uuid_of_number(n);
+    BOOST_TEST(is_uuid(id));
+    BOOST_TEST(id[14] == '4'); // version 4 layout
+    BOOST_TEST(number_of_uuid(id) == n);
+    BOOST_TEST(uuid_of_number(n) == id); // the rest follows from n
+  }
+  auto a = make_video_id();
+  BOOST_TEST(uuid_of_number(number_of_uuid(a)) == a);
+  BOOST_TEST(make_video_id() != a);
+  BOOST_TEST(video_id_for_key("t\x1fvid_demo_123")
+             == video_id_for_key("t\x1fvid_demo_123"));
+  BOOST_TEST(video_id_for_key("t\x1fvid_demo_123")
+             != video_id_for_key("u\x1fvid_demo_123"));
+  BOOST_TEST(number_of_uuid("not-a-uuid") == 0u);
+}

@@ -28,6 +28,9 @@ using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using upload_atom = caf::atom_constant<caf::atom("upload")>;
 using view_atom = caf::atom_constant<caf::atom("view")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
 
 /// A worker runs one CPU-bound task at a time. Spawned detached.
 using worker_actor = caf::typed_actor<
@@ -42,6 +45,20 @@ using scheduler_actor = caf::typed_actor<
   caf::replies_to<stats_atom>::with<int64_t, int64_t>,
   // Drops the queued tasks of a video (deleted); running ones finish.
   caf::reacts_to<caf::delete_atom, std::string>>;
+
+/// The scheduler as operators reach it (through the node): what the
+/// actors submitting tasks see, and its tasks listed, cancelled, requeued.
+using scheduler_ops_actor = scheduler_actor::extend<
+  // The queued and running tasks: running first, then the queue in the
+  // order it is served.
+  caf::replies_to<list_atom>::with<std::vector<task_info>>,
+  // An operator drops queued task N (its submitter gets a failed result,
+  // "cancelled by an operator"); a running one is ec::conflict.
+  caf::replies_to<cancel_atom, uint64_t>::with<task_info>,
+  // An operator gives up running task N and queues it again in front; a
+  // new worker takes the old one's place (the old one's result is ignored
+  // and it is dropped when it ends). A queued one is ec::conflict.
+  caf::replies_to<requeue_atom, uint64_t>::with<task_info>>;
 
 /// Packages one video as its parts complete (spawned detached by the video
 /// actor; remuxing only, never encoding). Each answer says whether the
@@ -92,6 +109,13 @@ using video_manager_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom, std::string, std::string>::with<video_record>,
   // A tenant's videos, newest first: (tenant, offset, limit).
   caf::replies_to<list_atom, std::string, int32_t, int32_t>::with<video_page>,
+  // A tenant's videos in one state, newest first: (tenant, state, offset,
+  // limit); the page's total counts those in that state.
+  caf::replies_to<list_atom, std::string, std::string, int32_t,
+                  int32_t>::with<video_page>,
+  // Starts a failed video again from what it has: (tenant or "" for
+  // admins, id). ec::conflict unless it failed with its source stored.
+  caf::replies_to<retry_atom, std::string, std::string>::with<video_record>,
   // Deletes a video and its media: (tenant, id).
   caf::replies_to<caf::delete_atom, std::string, std::string>::with<caf::ok_atom>,
   // Creates a folder (its parent must exist).
@@ -100,6 +124,11 @@ using video_manager_actor = caf::typed_actor<
   caf::replies_to<folder_atom, std::string, std::string>::with<bool>,
   // A tenant's folders.
   caf::replies_to<list_atom, folder_atom, std::string>::with<std::vector<folder_record>>>;
+
+/// Delivers webhook events from this node's outbox (actors/webhooks.hpp).
+using webhook_actor = caf::typed_actor<
+  // Sends the deliveries that are due (a periodic tick, or a new event).
+  caf::reacts_to<caf::tick_atom>>;
 
 /// One blob to bring to this node: from whom, what, where, and its digest.
 /// (Declared in types.hpp as fetch_item.)
@@ -129,12 +158,13 @@ using member_actor = caf::typed_actor<
   caf::reacts_to<caf::delete_atom, video_record>,
   caf::reacts_to<caf::put_atom, replicated_row>,
   // Requests for a video's owner (the single writer of its record),
-  // forwarded there: create, a source part, a client's change.
+  // forwarded there: create, a source part, a client's change, a retry.
   caf::replies_to<create_atom, video_record>::with<video_record>,
   caf::replies_to<upload_atom, source_part>::with<video_record>,
   caf::replies_to<caf::update_atom, std::string, std::string,
                   std::string>::with<video_record>,
   caf::replies_to<view_atom, std::string>::with<int64_t>,
+  caf::replies_to<retry_atom, std::string, std::string>::with<video_record>,
   // Runs a task on this node (segment-parallel transcoding).
   caf::replies_to<submit_atom, task>::with<task_result>,
   // Sets or clears a node's draining state (forwarded to that node).

@@ -31,6 +31,7 @@ struct node_context {
   cluster_view* view = nullptr;     // this node and the others
   member_actor member;              // null without a cluster
   replicator_actor replicator;      // null without a cluster
+  webhook_actor webhooks;           // delivers events
   packager_factory make_packager = spawn_packager; // tests put a mock here
 };
 

@@ -30,7 +30,8 @@ bool from_remote(self_ptr self) {
 }
 
 /// The families whose rows every node keeps (sent whole on sync).
-constexpr cf replicated_families[] = {cf::keys, cf::folders, cf::tokens};
+constexpr cf replicated_families[] = {cf::keys, cf::folders, cf::tokens,
+                                      cf::webhooks};
 
 /// Hands a request about video `id` to its owner: this node's manager, or
 /// the owner's member (which hands it to its manager). Without a reachable
@@ -309,6 +310,12 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
       auto key = id;
       return to_owner(self, key, caf::update_atom::value, std::move(tenant),
                       std::move(id), std::move(patch));
+    },
+    [self](retry_atom, std::string& tenant,
+           std::string& id) -> caf::result<video_record> {
+      auto key = id;
+      return to_owner(self, key, retry_atom::value, std::move(tenant),
+                      std::move(id));
     },
     [self](submit_atom, task& t) -> caf::result<task_result> {
       auto& st = self->state;

@@ -7,6 +7,7 @@
 #include "actors/scheduler.hpp"
 #include "cluster/data_plane.hpp"
 #include "actors/video_manager.hpp"
+#include "actors/webhooks.hpp"
 #include "ops/log.hpp"
 #include "ops/util.hpp"
 #include "storage/blob_store.hpp"
@@ -20,9 +21,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
+#include <set>
+#include <thread>
 
 namespace reel {
 
@@ -59,9 +64,19 @@ struct node::impl {
   std::unique_ptr<cluster::blob_server> data_plane;
   std::unique_ptr<reel_actor_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
-  scheduler_actor scheduler;
+  scheduler_ops_actor scheduler;
   video_manager_actor manager;
   std::string secret; // signs tokens
+  // Garbage collection: one run at a time, the steps other layers add,
+  // and the periodic runner.
+  std::mutex gc_mtx;
+  std::vector<std::pair<std::string, std::function<gc_count(int64_t)>>>
+    gc_steps;
+  std::mutex gc_wait_mtx;
+  std::condition_variable gc_wake;
+  bool gc_stopping = false;
+  std::thread gc_thread;
+  std::mutex tenant_mtx; // one tenant creation at a time
 
   /// Who registers records of video `id`: its owner through the member in
   /// a cluster, else the local manager.
@@ -175,6 +190,7 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
     scheduler, scheduler_config{cfg_.workers, cfg_.cluster_secret});
   if (clustered)
     d.ctx.replicator = d.sys->spawn<caf::detached>(replicator, &d.ctx);
+  d.ctx.webhooks = d.sys->spawn<caf::detached>(webhook_dispatcher, &d.ctx);
   d.manager = d.sys->spawn(video_manager, &d.ctx, d.scheduler);
   if (clustered) {
     std::vector<std::pair<std::string, uint16_t>> seeds;
@@ -469,6 +485,88 @@ caf::error node::delete_upload_token(const std::string& tenant,
   return {};
 }
 
+caf::expected<webhook_record>
+node::create_webhook(const std::string& tenant, const std::string& url,
+                     std::vector<std::string> events,
+                     const std::string& format) {
+  if (url.size() > 2048
+      || (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0))
+    return make_error(ec::invalid_argument, "url must be an http(s) URL");
+  if (events.empty() || events.size() > 32)
+    return make_error(ec::invalid_argument, "events must list 1 to 32 events");
+  for (auto& e : events)
+    if (!known_event(format, e))
+      return make_error(ec::invalid_argument, "unknown event " + e);
+  webhook_record w;
+  w.id = "webhook_" + random_token(16);
+  w.tenant = tenant;
+  w.url = url;
+  w.events = std::move(events);
+  w.secret = (format == "apivideo" ? "sig_sec_" : "whsec_") + random_token(24);
+  w.format = format;
+  w.created_ms = now_ms();
+  replicated_row row{static_cast<int32_t>(cf::webhooks),
+                     keys::webhook(tenant, w.id), encode(w), false};
+  if (auto err = impl_->store->put(cf::webhooks, row.key, row.value))
+    return err;
+  if (impl_->ctx.member)
+    caf::anon_send(impl_->ctx.member, caf::put_atom::value, row);
+  return w;
+}
+
+caf::expected<std::vector<webhook_record>>
+node::list_webhooks(const std::string& tenant) {
+  std::vector<webhook_record> out;
+  auto err = impl_->store->scan(cf::webhooks, keys::webhook_prefix(tenant),
+                                [&](auto&, auto& bytes) {
+                                  webhook_record w;
+                                  if (!decode(bytes, w))
+                                    out.push_back(std::move(w));
+                                  return true;
+                                });
+  if (err)
+    return err;
+  std::sort(out.begin(), out.end(),
+            [](auto& a, auto& b) { return a.created_ms < b.created_ms; });
+  return out;
+}
+
+caf::error node::delete_webhook(const std::string& tenant,
+                                const std::string& id) {
+  auto key = keys::webhook(tenant, id);
+  auto raw = impl_->store->get(cf::webhooks, key);
+  if (!raw)
+    return raw.error();
+  if (!*raw)
+    return make_error(ec::not_found, "webhook " + id + " not found");
+  if (auto err = impl_->store->del(cf::webhooks, key))
+    return err;
+  if (impl_->ctx.member)
+    caf::anon_send(impl_->ctx.member, caf::put_atom::value,
+                   replicated_row{static_cast<int32_t>(cf::webhooks), key, {},
+                                  true});
+  return {};
+}
+
+caf::expected<std::vector<delivery_record>>
+node::list_deliveries(const std::string& tenant, const std::string& status,
+                      size_t limit) {
+  std::vector<delivery_record> out;
+  auto err = impl_->store->scan(cf::outbox, "", [&](auto&, auto& bytes) {
+    delivery_record d;
+    if (!decode(bytes, d) && (tenant.empty() || d.tenant == tenant)
+        && (status.empty() || d.status == status))
+      out.push_back(std::move(d));
+    return true;
+  });
+  if (err)
+    return err;
+  std::reverse(out.begin(), out.end()); // ids sort by creation
+  if (out.size() > limit)
+    out.resize(limit);
+  return out;
+}
+
 caf::expected<principal> node::key_principal(const std::string& key_hash) {
   auto raw = impl_->store->get(cf::keys, keys::api_key(key_hash));
   if (!raw)
@@ -476,13 +574,26 @@ caf::expected<principal> node::key_principal(const std::string& key_hash) {
   api_key_record rec;
   if (!*raw || decode(**raw, rec))
     return make_error(ec::unauthorized, "the API key was revoked");
+  // Revoked while a node that still had it was away: it may be back.
+  auto revoked = impl_->store->get(cf::keys, keys::revoked_key(key_hash));
+  if (!revoked)
+    return revoked.error();
+  if (*revoked)
+    return make_error(ec::unauthorized, "the API key was revoked");
   return principal{rec.tenant, rec.admin, rec.scopes};
 }
 
 caf::expected<video_record> node::get_video(const std::string& tenant,
                                             const std::string& id) {
-  return impl_->ask<video_record>(impl_->manager, caf::get_atom::value, tenant,
-                                  id);
+  // Read straight from the store (thread-safe; every record is written
+  // there before it is acted on): no actor round trip per API read.
+  auto v = impl_->store->get_video(id);
+  if (!v)
+    return v.error();
+  // Another tenant's video is "not found": its existence is not revealed.
+  if (!*v || (!tenant.empty() && (*v)->tenant != tenant))
+    return make_error(ec::not_found, "video " + id + " not found");
+  return std::move(**v);
 }
 
 caf::expected<video_page> node::list_videos(const std::string& tenant,
@@ -614,17 +725,246 @@ caf::expected<std::pair<int64_t, int64_t>> node::task_counts() {
   return result;
 }
 
+caf::expected<video_page> node::list_videos(const std::string& tenant,
+                                            const std::string& state,
+                                            int32_t offset, int32_t limit) {
+  return impl_->ask<video_page>(impl_->manager, list_atom::value, tenant,
+                                state, offset, limit);
+}
+
+caf::expected<video_record> node::retry_video(const std::string& tenant,
+                                              const std::string& id) {
+  return impl_->ask_owner(retry_atom::value, tenant, id);
+}
+
+caf::expected<std::vector<task_info>> node::tasks() {
+  return impl_->ask<std::vector<task_info>>(impl_->scheduler, list_atom::value);
+}
+
+caf::expected<task_info> node::cancel_task(uint64_t id) {
+  return impl_->ask<task_info>(impl_->scheduler, cancel_atom::value, id);
+}
+
+caf::expected<task_info> node::requeue_task(uint64_t id) {
+  return impl_->ask<task_info>(impl_->scheduler, requeue_atom::value, id);
+}
+
+caf::expected<std::vector<api_key_record>>
+node::list_keys(const std::string& tenant) {
+  std::vector<api_key_record> out;
+  std::set<std::string> revoked;
+  auto marks = keys::revoked_key_prefix();
+  auto err = impl_->store->scan(cf::keys, "", [&](auto& key, auto& bytes) {
+    api_key_record k;
+    if (key.rfind(marks, 0) == 0)
+      revoked.insert(key.substr(marks.size()));
+    else if (!decode(bytes, k) && (tenant.empty() || k.tenant == tenant))
+      out.push_back(std::move(k));
+    return true;
+  });
+  if (err)
+    return err;
+  out.erase(std::remove_if(out.begin(), out.end(),
+                           [&](auto& k) { return revoked.count(k.key_hash); }),
+            out.end());
+  std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) {
+    return a.created_ms < b.created_ms;
+  });
+  return out;
+}
+
+caf::error node::revoke_key(const std::string& id,
+                            const std::string& requester_hash) {
+  bool hex_id = id.size() >= 12 && id.size() <= 64
+                && std::all_of(id.begin(), id.end(), [](char c) {
+                     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                   });
+  if (!hex_id)
+    return make_error(ec::not_found, "no key " + id);
+  std::vector<std::string> found;
+  auto err = impl_->store->scan(cf::keys, keys::api_key(id),
+                                [&](auto& key, auto&) {
+                                  found.push_back(key);
+                                  return found.size() < 2;
+                                });
+  if (err)
+    return err;
+  if (found.empty())
+    return make_error(ec::not_found, "no key " + id);
+  if (found.size() > 1)
+    return make_error(ec::conflict, "several keys start with " + id
+                                      + ": give more of the id");
+  if (found.front() == keys::api_key(requester_hash))
+    return make_error(ec::conflict, "a key cannot revoke itself: use "
+                                    "another admin key");
+  // The mark first: the key stays refused even if a node that missed the
+  // deletion sends the key back later (records are merged on reconnect).
+  replicated_row mark{static_cast<int32_t>(cf::keys),
+                      keys::revoked_key(found.front()),
+                      std::to_string(now_ms()), false};
+  replicated_row row{static_cast<int32_t>(cf::keys), found.front(), {}, true};
+  if (auto e = impl_->store->put(cf::keys, mark.key, mark.value))
+    return e;
+  if (auto e = impl_->store->del(cf::keys, row.key))
+    return e;
+  if (impl_->ctx.member) { // every node forgets it
+    caf::anon_send(impl_->ctx.member, caf::put_atom::value, mark);
+    caf::anon_send(impl_->ctx.member, caf::put_atom::value, row);
+  }
+  log::info("key.revoked", {{"key", id.substr(0, 12)}});
+  return {};
+}
+
+caf::expected<std::vector<tenant_summary>> node::list_tenants() {
+  std::map<std::string, tenant_summary> by_name;
+  auto all = list_keys("");
+  if (!all)
+    return all.error();
+  for (auto& k : *all)
+    ++by_name[k.tenant].keys;
+  auto err = impl_->store->scan(cf::video_index, "", [&](auto& key, auto&) {
+    ++by_name[key.substr(0, key.find(keys::sep))].videos;
+    return true;
+  });
+  if (err)
+    return err;
+  std::vector<tenant_summary> out;
+  for (auto& [name, t] : by_name) {
+    t.tenant = name;
+    out.push_back(t);
+  }
+  return out;
+}
+
+caf::expected<std::string> node::create_tenant(const std::string& tenant) {
+  std::lock_guard<std::mutex> one_at_a_time{impl_->tenant_mtx};
+  auto all = list_keys(tenant);
+  if (!all)
+    return all.error();
+  if (!all->empty())
+    return make_error(ec::conflict, "tenant " + tenant + " exists (it has "
+                                      + std::to_string(all->size())
+                                      + " keys)");
+  return create_key(tenant, false);
+}
+
+void node::add_gc_step(std::string kind,
+                       std::function<gc_count(int64_t before_ms)> step) {
+  std::lock_guard<std::mutex> guard{impl_->gc_mtx};
+  impl_->gc_steps.emplace_back(std::move(kind), std::move(step));
+}
+
+gc_report node::gc(int64_t older_than_s) {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> one_at_a_time{d.gc_mtx};
+  auto before = now_ms() - older_than_s * 1000;
+  gc_report out;
+  out.emplace_back("tmp", d.blobs->remove_tmp_before(before));
+  for (auto& [kind, step] : d.gc_steps)
+    out.emplace_back(kind, step(before));
+  // Copies of media this node no longer needs are removed only while the
+  // whole cluster is up: placement over a degraded cluster is temporary.
+  auto me = d.view->self().node_id;
+  bool healthy = d.ctx.member && d.view->has_quorum();
+  for (auto& m : d.view->members())
+    healthy = healthy && (m.state == "up" || m.state == "draining");
+  gc_count parts, orphans, replicas;
+  for (auto& dir : d.blobs->video_dirs()) {
+    auto rec = is_uuid(dir.name)
+                 ? d.store->get_video(dir.name)
+                 : caf::expected<std::optional<video_record>>{std::nullopt};
+    if (!rec)
+      continue; // the store failed: keep it
+    if (!*rec) { // no such video: a cut-off upload or deletion
+      if (dir.newest_ms < before)
+        orphans += d.blobs->remove_dir(dir);
+      continue;
+    }
+    auto& v = **rec;
+    // A chunked upload abandoned (a complete one is being joined).
+    if (dir.area == "sources" && v.state == states::created
+        && !upload_complete(v.upload) && v.updated_ms < before)
+      parts += d.blobs->remove_parts(v.id);
+    if (dir.area == "media" && healthy && v.state == states::ready
+        && v.source_node != me && dir.newest_ms < before) {
+      auto where = d.view->placement(v.id);
+      if (std::find(where.begin(), where.end(), me) == where.end())
+        replicas += d.blobs->remove_dir(dir);
+    }
+  }
+  out.emplace_back("parts", parts);
+  out.emplace_back("orphans", orphans);
+  out.emplace_back("replicas", replicas);
+  // Webhook deliveries that are done with (delivered, or given up).
+  gc_count deliveries;
+  std::vector<std::string> done;
+  auto err = d.store->scan(cf::outbox, "", [&](auto& key, auto& bytes) {
+    delivery_record x;
+    if (!decode(bytes, x) && x.status != "pending"
+        && (x.done_ms ? x.done_ms : x.created_ms) < before) {
+      done.push_back(key);
+      deliveries.bytes += static_cast<int64_t>(bytes.size());
+    }
+    return true;
+  });
+  if (err)
+    log::error("gc.outbox_failed", {{"error", message_of(err)}});
+  for (auto& key : done)
+    if (!d.store->del(cf::outbox, key))
+      ++deliveries.count;
+  out.emplace_back("deliveries", deliveries);
+  gc_count total;
+  std::string detail;
+  for (auto& [kind, c] : out) {
+    total += c;
+    detail += (detail.empty() ? "" : " ") + kind + "=" + std::to_string(c.count)
+              + "/" + std::to_string(c.bytes);
+  }
+  log::info("gc.done", {{"older_than_s", std::to_string(older_than_s)},
+                        {"removed", std::to_string(total.count)},
+                        {"bytes", std::to_string(total.bytes)},
+                        {"detail", detail}});
+  return out;
+}
+
+void node::start_periodic_gc(int64_t every_s, int64_t older_than_s) {
+  auto& d = *impl_;
+  if (d.gc_thread.joinable() || every_s <= 0)
+    return;
+  d.gc_thread = std::thread{[this, every_s, older_than_s] {
+    auto& d = *impl_;
+    std::unique_lock<std::mutex> lock{d.gc_wait_mtx};
+    while (!d.gc_wake.wait_for(lock, std::chrono::seconds(every_s),
+                               [&d] { return d.gc_stopping; })) {
+      lock.unlock();
+      gc(older_than_s);
+      lock.lock();
+    }
+  }};
+}
+
 void node::stop() {
+  if (impl_->gc_thread.joinable()) {
+    {
+      std::lock_guard<std::mutex> guard{impl_->gc_wait_mtx};
+      impl_->gc_stopping = true;
+    }
+    impl_->gc_wake.notify_all();
+    impl_->gc_thread.join();
+  }
   if (!impl_->sys)
     return;
   if (impl_->ctx.member)
     caf::anon_send_exit(impl_->ctx.member, caf::exit_reason::user_shutdown);
   if (impl_->ctx.replicator)
     caf::anon_send_exit(impl_->ctx.replicator, caf::exit_reason::user_shutdown);
+  if (impl_->ctx.webhooks)
+    caf::anon_send_exit(impl_->ctx.webhooks, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(impl_->manager, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(impl_->scheduler, caf::exit_reason::user_shutdown);
   impl_->ctx.member = nullptr;
   impl_->ctx.replicator = nullptr;
+  impl_->ctx.webhooks = nullptr;
   impl_->manager = nullptr;
   impl_->scheduler = nullptr;
   if (impl_->data_plane)

@@ -7,18 +7,33 @@
 #include "cluster/view.hpp"
 #include "ops/config.hpp"
 #include "ops/error.hpp"
+#include "storage/blob_store.hpp"
 #include "storage/records.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace reel {
 
-class blob_store;
 class db;
+struct task_info; // actors/types.hpp
+
+/// A tenant (the name its keys carry) with its keys and videos.
+struct tenant_summary {
+  std::string tenant;
+  int64_t keys = 0;
+  int64_t videos = 0;
+};
+
+/// What a garbage collection removed, per kind, in the order they ran:
+/// "tmp", "tus" (when tus is served), "parts", "orphans", "replicas",
+/// "deliveries".
+using gc_report = std::vector<std::pair<std::string, gc_count>>;
 
 /// An authenticated caller.
 struct principal {
@@ -115,6 +130,21 @@ public:
   caf::error delete_upload_token(const std::string& tenant,
                                  const std::string& token);
 
+  /// Webhook subscriptions (kept on every node); `format` "native",
+  /// "gcore" or "apivideo". Unknown events are ec::invalid_argument.
+  caf::expected<webhook_record> create_webhook(const std::string& tenant,
+                                               const std::string& url,
+                                               std::vector<std::string> events,
+                                               const std::string& format);
+  caf::expected<std::vector<webhook_record>>
+  list_webhooks(const std::string& tenant);
+  caf::error delete_webhook(const std::string& tenant, const std::string& id);
+  /// The deliveries in this node's outbox, newest first ("" = any tenant,
+  /// any status).
+  caf::expected<std::vector<delivery_record>>
+  list_deliveries(const std::string& tenant, const std::string& status,
+                  size_t limit);
+
   /// Whether the API key whose SHA-256 is `key_hash` still exists, and
   /// whom it names.
   caf::expected<principal> key_principal(const std::string& key_hash);
@@ -155,6 +185,57 @@ public:
 
   /// (queued, running) transcode tasks.
   caf::expected<std::pair<int64_t, int64_t>> task_counts();
+
+  // Operators (reelctl).
+
+  /// A tenant's videos in one state, newest first.
+  caf::expected<video_page> list_videos(const std::string& tenant,
+                                        const std::string& state,
+                                        int32_t offset, int32_t limit);
+
+  /// Starts a failed video again from what it has, with its owner
+  /// (`tenant` empty: any tenant). ec::conflict unless it failed with its
+  /// source stored.
+  caf::expected<video_record> retry_video(const std::string& tenant,
+                                          const std::string& id);
+
+  /// This node's transcode tasks: running ones, then the queue in order.
+  caf::expected<std::vector<task_info>> tasks();
+  /// Drops a queued task (its video fails: "cancelled by an operator");
+  /// ec::conflict for a running one.
+  caf::expected<task_info> cancel_task(uint64_t id);
+  /// Gives up a running task and queues it again, first; ec::conflict for
+  /// a queued one.
+  caf::expected<task_info> requeue_task(uint64_t id);
+
+  /// API keys, oldest first (`tenant` empty: every tenant's).
+  caf::expected<std::vector<api_key_record>> list_keys(const std::string& tenant);
+  /// Removes the key whose SHA-256 starts with `id` (at least 12 hex
+  /// digits) on every node. ec::conflict for the key whose SHA-256 is
+  /// `requester_hash` (the caller's own) or an id naming several keys.
+  caf::error revoke_key(const std::string& id,
+                        const std::string& requester_hash);
+
+  /// Every tenant that has keys or videos, by name.
+  caf::expected<std::vector<tenant_summary>> list_tenants();
+  /// A new tenant: its first key (not admin), answered once.
+  /// ec::conflict if the tenant has keys already.
+  caf::expected<std::string> create_tenant(const std::string& tenant);
+
+  /// Removes what nobody needs any more, untouched for `older_than_s`:
+  /// tmp/ files (uploads cut off), parts of chunked uploads of videos still
+  /// "created", blob directories of ids without a video record, in a
+  /// cluster media copies of ready videos this node does not hold by
+  /// placement (and did not receive the upload of), delivered or failed
+  /// webhook deliveries, and what every added step removes. One at a time.
+  gc_report gc(int64_t older_than_s);
+  /// Adds a step to gc (e.g. the tus uploads of the HTTP layer):
+  /// `step(before_ms)` removes what was last touched before then.
+  void add_gc_step(std::string kind,
+                   std::function<gc_count(int64_t before_ms)> step);
+  /// Runs gc every `every_s` seconds with `older_than_s` (until stop()),
+  /// logging what each run removed.
+  void start_periodic_gc(int64_t every_s, int64_t older_than_s);
 
   /// Stops every actor; pending requests fail.
   void stop();

@@ -6,6 +6,10 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace reel {
@@ -22,22 +26,40 @@ struct scheduler_state {
   struct pending {
     task t;
     caf::typed_response_promise<task_result> rp;
-    uint64_t seq = 0;
-    int attempts = 0; // runs that ended with the worker dying
+    uint64_t seq = 0;  // the task's number for operators (task_info.id)
+    int attempts = 0;  // runs that ended with the worker dying
+    int64_t queued_ms = 0;
+    // Requeued by an operator: served before every other task, and its
+    // outputs are written under names of its own, then moved into place
+    // (the worker it was taken from may still be writing the usual ones).
+    bool requeued = false;
+  };
+  struct active {
+    pending job;
+    worker_actor worker;
+    int64_t started_ms = 0;
+    // A requeued task's outputs: (private path, where it goes on success).
+    std::vector<std::pair<std::string, std::string>> moves;
   };
   std::vector<pending> queue; // served by priority, then submission order
+  std::map<uint64_t, active> running; // by seq
   std::vector<worker_actor> idle;
   std::vector<caf::actor_addr> workers; // every worker ever spawned
-  int64_t running = 0;
+  // Workers whose task an operator requeued: replaced already, so each is
+  // dropped (not made idle) when it finally ends its task.
+  std::set<caf::actor_addr> given_up;
   uint64_t next_seq = 0;
+  uint64_t private_runs = 0; // names the private outputs of requeued runs
   scheduler_config cfg;
 };
 
 /// Queues tasks and runs them on `cfg.workers` detached workers it spawns
-/// (linked: they end with it)///. A worker that dies is replaced and its task reported
-/// failed.
-scheduler_actor::behavior_type
-scheduler(scheduler_actor::stateful_pointer<scheduler_state> self,
+/// (linked: they end with it). A worker that dies is replaced and its task
+/// run once more, then reported failed. A queued task waits while a task
+/// with the same outputs (video, kind, index) runs. Operators list, cancel
+/// (queued) and requeue (running) tasks.
+scheduler_ops_actor::behavior_type
+scheduler(scheduler_ops_actor::stateful_pointer<scheduler_state> self,
           scheduler_config cfg);
 
 } // namespace reel

@@ -103,6 +103,20 @@ struct replicated_row {
   bool erase = false;
 };
 
+/// A task as an operator sees it (the scheduler's list): `id` is the
+/// scheduler's own number for it (its submission sequence), not the task's
+/// id within its video.
+struct task_info {
+  uint64_t id = 0;
+  std::string video_id;
+  task_kind kind = task_kind::probe;
+  int32_t index = 0;
+  int32_t priority = 0;
+  std::string state;      // "queued", "running"; "cancelled" in an answer
+  int64_t queued_ms = 0;  // when it was (last) queued
+  int64_t started_ms = 0; // when a worker took it; 0 while queued
+};
+
 /// A part of a video's source that a node has stored, for the video's
 /// owner to register: (tenant, video, upload mode, total, the part).
 struct source_part {
@@ -306,6 +320,12 @@ typename Inspector::result_type inspect(Inspector& f, video_page& x) {
   return f(caf::meta::type_name("video_page"), x.videos, x.total);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_info& x) {
+  return f(caf::meta::type_name("task_info"), x.id, x.video_id, x.kind,
+           x.index, x.priority, x.state, x.queued_ms, x.started_ms);
+}
+
 } // namespace reel
 
 CAF_BEGIN_TYPE_ID_BLOCK(reel, caf::first_custom_type_id)
@@ -323,4 +343,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(reel, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(reel, (std::vector<reel::fetch_item>))
   CAF_ADD_TYPE_ID(reel, (reel::replicated_row))
   CAF_ADD_TYPE_ID(reel, (reel::source_part))
+  CAF_ADD_TYPE_ID(reel, (reel::task_info))
+  CAF_ADD_TYPE_ID(reel, (std::vector<reel::task_info>))
 CAF_END_TYPE_ID_BLOCK(reel)

@@ -1,5 +1,6 @@
 #include "actors/video.hpp"
 
+#include "actors/webhooks.hpp"
 #include "ops/log.hpp"
 #include "ops/metrics.hpp"
 #include "ops/util.hpp"
@@ -72,6 +73,8 @@ bool transition(self_ptr self, const std::string& to,
   if (!persist(self))
     return false;
   log::info("video.state", {{"video", rec.id}, {"state", to}});
+  if (to == states::uploaded || to == states::ready || to == states::failed)
+    emit_event(self->state.ctx, rec, std::string{"video."} + to);
   return true;
 }
 
@@ -251,7 +254,8 @@ void set_playable(self_ptr self, bool playable) {
     return;
   rec.playable_ms = now_ms();
   log::info("video.playable", {{"video", rec.id}});
-  persist(self);
+  if (persist(self))
+    emit_event(self->state.ctx, rec, "video.playable");
 }
 
 void finish(self_ptr self);

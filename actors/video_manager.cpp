@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <map>
 
 namespace reel {
@@ -299,6 +300,69 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
           page.videos.push_back(std::move(*rec));
       }
       return page;
+    },
+    [self](list_atom, const std::string& tenant, const std::string& state,
+           int32_t offset, int32_t limit) -> caf::result<video_page> {
+      video_page page;
+      std::vector<std::string> ids;
+      auto* store = self->state.ctx->store;
+      auto err = store->scan(
+        cf::video_index, keys::video_index_prefix(tenant),
+        [&](const std::string& key, const std::string&) {
+          ids.push_back(keys::id_of_index(key));
+          return true;
+        });
+      if (err)
+        return err;
+      for (auto& id : ids) {
+        auto rec = load(self, tenant, id);
+        if (!rec || rec->state != state)
+          continue;
+        if (page.total >= offset
+            && static_cast<int32_t>(page.videos.size()) < limit)
+          page.videos.push_back(std::move(*rec));
+        ++page.total;
+      }
+      return page;
+    },
+    [self](retry_atom, const std::string& tenant,
+           const std::string& id) -> caf::result<video_record> {
+      auto& st = self->state;
+      auto rec = load(self, tenant, id);
+      if (!rec)
+        return rec.error();
+      if (rec->state != states::failed || st.live.count(id) > 0)
+        return make_error(ec::conflict, "video " + id + " is " + rec->state
+                                          + ", not failed");
+      std::error_code missing;
+      if (rec->source_sha256.empty()
+          || (!st.ctx->member
+              && !std::filesystem::exists(st.ctx->blobs->source_path(id),
+                                          missing)))
+        return make_error(ec::conflict, "video " + id
+                                          + " has no source to start from");
+      // From what it has (actors/video.cpp, resume): not probed (or its
+      // probe gave nothing to encode) -> probed again from "uploaded";
+      // else -> "transcoding", where the chunks, audio and images whose
+      // files exist count as done and the rest is encoded.
+      bool probe = !rec->probed || rec->rungs.empty() || rec->chunks.empty();
+      auto to = probe ? states::uploaded : states::transcoding;
+      metrics().videos.Add({{"state", rec->state}}).Decrement();
+      metrics().videos.Add({{"state", to}}).Increment();
+      rec->state = to;
+      rec->failure_reason.clear();
+      rec->updated_ms = now_ms();
+      rec->history.push_back(state_change{to, rec->updated_ms, "retried"});
+      if (auto err = save(self, *rec))
+        return err;
+      log::info("video.retried", {{"video", id}, {"state", to}});
+      // Tasks of the failed run still queued here would only duplicate the
+      // new run's; those still running finish first (the scheduler holds
+      // back a task whose outputs a running one writes).
+      self->send(st.scheduler, caf::delete_atom::value, id);
+      if (should_run(self, *rec))
+        start_video(self, *rec);
+      return std::move(*rec);
     },
     [self](caf::delete_atom, const std::string& tenant,
            const std::string& id) -> caf::result<caf::ok_atom> {

@@ -2,6 +2,7 @@
 // and its official clients): /auth, /videos, sources uploaded whole or in
 // chunks, status, thumbnails, upload tokens. docs/api.md has the mapping.
 
+#include "http/range.hpp"
 #include "http/render.hpp"
 #include "http/routes.hpp"
 #include "http/upload_receiver.hpp"
@@ -301,50 +302,6 @@ std::optional<double> parse_timecode(const std::string& s, double fps) {
     t += *f / (fps > 0 ? fps : 25.0);
   }
   return t;
-}
-
-/// Content-Range of a chunk: "bytes a-b/total|*" or "part n/total|*".
-struct content_range {
-  std::string mode; // "bytes" or "parts"; "" when absent
-  int64_t first = 0; // first byte, or the part number
-  int64_t last = -1; // last byte (bytes)
-  int64_t total = -1;
-};
-
-std::optional<content_range> parse_content_range(const std::string& h) {
-  content_range r;
-  if (h.empty())
-    return r;
-  auto num = [](const std::string& s, int64_t& out) {
-    if (s.empty() || s.size() > 18
-        || s.find_first_not_of("0123456789") != std::string::npos)
-      return false;
-    out = std::stoll(s);
-    return true;
-  };
-  auto slash = h.find('/');
-  if (slash == std::string::npos)
-    return std::nullopt;
-  auto total = h.substr(slash + 1);
-  auto head = h.substr(0, slash);
-  if (total != "*" && !num(total, r.total))
-    return std::nullopt;
-  if (head.rfind("bytes ", 0) == 0) {
-    r.mode = "bytes";
-    auto dash = head.find('-', 6);
-    if (dash == std::string::npos || !num(head.substr(6, dash - 6), r.first)
-        || !num(head.substr(dash + 1), r.last) || r.last < r.first)
-      return std::nullopt;
-    if (r.total < 0) // bytes need their total
-      return std::nullopt;
-  } else if (head.rfind("part ", 0) == 0) {
-    r.mode = "parts";
-    if (!num(head.substr(5), r.first) || r.first < 1 || r.total == 0)
-      return std::nullopt;
-  } else {
-    return std::nullopt;
-  }
-  return r;
 }
 
 /// The problem for a part the owner refused (storage/records add_part).
@@ -659,6 +616,14 @@ json av_upload_token(const upload_token_record& t) {
   if (t.expires_ms > 0)
     j["expiresAt"] = atom_time(t.expires_ms);
   return j;
+}
+
+json av_webhook(const webhook_record& w) {
+  return {{"webhookId", w.id},
+          {"createdAt", atom_time(w.created_ms)},
+          {"events", w.events},
+          {"url", w.url},
+          {"signatureSecret", w.secret}};
 }
 
 bool contains_ci(const std::string& hay, const std::string& needle) {
@@ -1023,6 +988,103 @@ void add_apivideo_api(router& r, node& n) {
             else
               reply_video(n, res, n.set_poster(who.tenant, v.id, tmp.path));
           }));
+
+  r.post(R"(/webhooks)", "apivideo.webhook_create",
+         [&n](const httplib::Request& req, httplib::Response& res) {
+           auto who = av_auth(n, req, res);
+           if (!who)
+             return;
+           auto body = av_body(req, res);
+           if (!body)
+             return;
+           for (auto field : {"events", "url"})
+             if (!body->contains(field)) {
+               problem(res, 400, "attribute-required",
+                       "This attribute is required.", field);
+               return;
+             }
+           auto& events = (*body)["events"];
+           auto& url = (*body)["url"];
+           if (!events.is_array()
+               || !std::all_of(events.begin(), events.end(),
+                               [](auto& e) { return e.is_string(); })) {
+             problem(res, 400, "invalid-attribute",
+                     "This attribute must be an array.", "events");
+             return;
+           }
+           if (!url.is_string()) {
+             problem(res, 400, "invalid-attribute",
+                     "This attribute must be a string.", "url");
+             return;
+           }
+           auto w = n.create_webhook(who->tenant, url.get<std::string>(),
+                                     events.get<std::vector<std::string>>(),
+                                     "apivideo");
+           if (!w) {
+             render_error(d, w.error(), res,
+                          message_of(w.error()).find("url") == 0 ? "url"
+                                                                 : "events");
+             return;
+           }
+           reply_json(res, 201, av_webhook(*w));
+         });
+
+  r.get(R"(/webhooks)", "apivideo.webhook_list",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = av_auth(n, req, res);
+          if (!who)
+            return;
+          auto pg = paging(req, res);
+          if (!pg)
+            return;
+          auto all = n.list_webhooks(who->tenant);
+          if (!all) {
+            render_error(d, all.error(), res);
+            return;
+          }
+          auto event = req.get_param_value("events");
+          std::vector<webhook_record> hits;
+          for (auto& w : *all)
+            if (w.format == "apivideo"
+                && (event.empty()
+                    || std::find(w.events.begin(), w.events.end(), event)
+                         != w.events.end()))
+              hits.push_back(w);
+          reply_page(res, "/webhooks", hits, *pg, av_webhook);
+        });
+
+  r.get(R"(/webhooks/([^/]+))", "apivideo.webhook_get",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = av_auth(n, req, res);
+          if (!who)
+            return;
+          auto all = n.list_webhooks(who->tenant);
+          if (!all) {
+            render_error(d, all.error(), res);
+            return;
+          }
+          for (auto& w : *all)
+            if (w.id == req.matches[1] && w.format == "apivideo") {
+              reply_json(res, 200, av_webhook(w));
+              return;
+            }
+          not_found(res, "webhookId");
+        });
+
+  r.del(R"(/webhooks/([^/]+))", "apivideo.webhook_delete",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = av_auth(n, req, res);
+          if (!who)
+            return;
+          if (auto err = n.delete_webhook(who->tenant, req.matches[1])) {
+            if (code_of(err) == ec::not_found)
+              not_found(res, "webhookId");
+            else
+              render_error(d, err, res);
+            return;
+          }
+          res.status = 204;
+        });
 
   r.post(R"(/upload-tokens)", "apivideo.token_create",
          [&n](const httplib::Request& req, httplib::Response& res) {

@@ -23,6 +23,7 @@ int status_of(ec code) {
     case ec::media_error: return 422;
     case ec::timeout: return 503;
     case ec::unavailable: return 503;
+    case ec::no_space: return 507;
     case ec::storage_error:
     case ec::unspecified: return 500;
   }
@@ -281,6 +282,33 @@ void router::del(const std::string& pattern, const std::string& name,
 
 namespace {
 
+/// How deeply a JSON text nests its arrays and objects (strings skipped).
+/// Handlers copy and merge parsed bodies recursively: a body nested a
+/// million levels deep would overflow a thread's stack.
+size_t json_depth(const std::string& text) {
+  size_t depth = 0;
+  size_t most = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      most = std::max(most, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return most;
+}
+
+constexpr size_t max_json_depth = 64;
+
 /// A handler that reads a small document body (up to max_json_body, so
 /// that no client can make the node buffer more) before calling `h`.
 httplib::Server::HandlerWithContentReader
@@ -313,6 +341,14 @@ with_small_body(const std::string& name, router::handler h) {
       if (!ok) {
         reply_json(res, 400, {{"error", {{"code", "invalid_argument"},
                                          {"message", "unreadable body"}}}});
+        return;
+      }
+      if (json_depth(body) > max_json_depth) {
+        reply_json(res, 400,
+                   {{"error", {{"code", "invalid_argument"},
+                               {"message", "the JSON body is nested deeper than "
+                                             + std::to_string(max_json_depth)
+                                             + " levels"}}}});
         return;
       }
       httplib::Request copy = req; // its matches still point into req

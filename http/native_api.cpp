@@ -8,11 +8,25 @@
 #include "storage/blob_store.hpp"
 #include "storage/db.hpp"
 
+#include <cmath>
+#include <optional>
+
 namespace reel::http {
 
 namespace {
 
 /// The scopes a personal access token may be limited to.
+nlohmann::ordered_json webhook_json(const webhook_record& w, bool secret) {
+  nlohmann::ordered_json j = {{"id", w.id},
+                              {"url", w.url},
+                              {"events", w.events},
+                              {"format", w.format},
+                              {"created_at", iso8601(w.created_ms)}};
+  if (secret) // shown once, when made
+    j["secret"] = w.secret;
+  return j;
+}
+
 bool known_scope(const std::string& s) {
   return s == "videos:read" || s == "videos:write" || s == "uploads:write";
 }
@@ -45,6 +59,53 @@ bool valid_tenant_name(const std::string& t) {
   return true;
 }
 
+bool valid_state(const std::string& s) {
+  for (auto* x : {states::created, states::uploaded, states::probing,
+                  states::transcoding, states::packaging, states::ready,
+                  states::failed})
+    if (s == x)
+      return true;
+  return false;
+}
+
+nlohmann::ordered_json task_json(const task_info& t) {
+  auto at = [](int64_t ms) {
+    return ms ? nlohmann::ordered_json(iso8601_ms(ms))
+              : nlohmann::ordered_json(nullptr);
+  };
+  auto running_s =
+    t.started_ms ? nlohmann::ordered_json(
+                     std::round((now_ms() - t.started_ms) / 100.0) / 10.0)
+                 : nlohmann::ordered_json(nullptr);
+  return {{"id", t.id},
+          {"video", t.video_id},
+          {"kind", to_string(t.kind)},
+          {"index", t.index},
+          {"priority", t.priority},
+          {"state", t.state},
+          {"queued_at", at(t.queued_ms)},
+          {"started_at", at(t.started_ms)},
+          {"running_s", running_s}};
+}
+
+nlohmann::ordered_json key_json(const api_key_record& k) {
+  return {{"id", k.key_hash.substr(0, 12)},
+          {"prefix", k.prefix},
+          {"tenant", k.tenant},
+          {"admin", k.admin},
+          {"scopes", k.scopes},
+          {"created_at", k.created_ms ? nlohmann::ordered_json(
+                                          iso8601_ms(k.created_ms))
+                                      : nlohmann::ordered_json(nullptr)}};
+}
+
+/// A task's number in a route; nothing for one out of range.
+std::optional<uint64_t> task_id(const std::string& s) {
+  if (s.empty() || s.size() > 19)
+    return std::nullopt;
+  return std::stoull(s);
+}
+
 nlohmann::ordered_json member_json(const member_info& m,
                                    const std::string& self) {
   return {{"node", m.node_id},
@@ -71,8 +132,15 @@ void add_native_api(router& r, node& n) {
         });
 
   r.get("/metrics", "metrics",
-        [](const httplib::Request&, httplib::Response& res) {
-          res.set_content(metrics().serialize(),
+        [&n](const httplib::Request&, httplib::Response& res) {
+          auto& m = metrics();
+          m.store_bytes.Set(static_cast<double>(n.store().size_bytes()));
+          m.store_compactions_running.Set(static_cast<double>(
+            n.store().int_property("rocksdb.num-running-compactions")));
+          m.store_compaction_pending_bytes.Set(static_cast<double>(
+            n.store().int_property("rocksdb.estimate-pending-compaction-bytes")));
+          m.refresh_blob_bytes([&n] { return n.blobs().used_bytes(); });
+          res.set_content(m.serialize(),
                           "text/plain; version=0.0.4; charset=utf-8");
         });
 
@@ -87,9 +155,22 @@ void add_native_api(router& r, node& n) {
             render_error(d, !limit ? limit.error() : offset.error(), res);
             return;
           }
-          auto page = n.list_videos(acting_tenant(*who, req),
-                                    static_cast<int32_t>(*offset),
-                                    static_cast<int32_t>(*limit));
+          // ?state= lists only the videos in that state.
+          auto state = req.get_param_value("state");
+          if (req.has_param("state") && !valid_state(state)) {
+            reply_error(d, ec::invalid_argument,
+                        "state must be one of created, uploaded, probing, "
+                        "transcoding, packaging, ready, failed",
+                        res, "state");
+            return;
+          }
+          auto page = req.has_param("state")
+                        ? n.list_videos(acting_tenant(*who, req), state,
+                                        static_cast<int32_t>(*offset),
+                                        static_cast<int32_t>(*limit))
+                        : n.list_videos(acting_tenant(*who, req),
+                                        static_cast<int32_t>(*offset),
+                                        static_cast<int32_t>(*limit));
           if (!page) {
             render_error(d, page.error(), res);
             return;
@@ -233,6 +314,104 @@ void add_native_api(router& r, node& n) {
            reply_json(res, 201, out);
          });
 
+  r.post(R"(/v1/webhooks)", "webhooks.create",
+         [&n](const httplib::Request& req, httplib::Response& res) {
+           auto who = authenticate(n, d, req, res);
+           if (!who)
+             return;
+           auto body = json_body(d, req, res);
+           if (!body)
+             return;
+           auto url = body->value("url", nlohmann::ordered_json{});
+           auto events = body->value("events", nlohmann::ordered_json{});
+           auto format = body->value("format", nlohmann::ordered_json("native"));
+           bool ok = url.is_string() && events.is_array() && format.is_string()
+                     && (format == "native" || format == "gcore");
+           for (auto& e : ok ? events : nlohmann::ordered_json::array())
+             ok = ok && e.is_string();
+           if (!ok) {
+             reply_error(d, ec::invalid_argument,
+                         "url (string), events (list of strings) and format "
+                         "(native or gcore) are needed",
+                         res);
+             return;
+           }
+           auto w = n.create_webhook(who->tenant, url.get<std::string>(),
+                                     events.get<std::vector<std::string>>(),
+                                     format.get<std::string>());
+           if (!w) {
+             render_error(d, w.error(), res);
+             return;
+           }
+           reply_json(res, 201, webhook_json(*w, true));
+         });
+
+  r.get(R"(/v1/webhooks)", "webhooks.list",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = authenticate(n, d, req, res);
+          if (!who)
+            return;
+          auto all = n.list_webhooks(who->tenant);
+          if (!all) {
+            render_error(d, all.error(), res);
+            return;
+          }
+          auto data = nlohmann::ordered_json::array();
+          for (auto& w : *all)
+            data.push_back(webhook_json(w, false));
+          reply_json(res, 200, {{"data", data}});
+        });
+
+  r.del(R"(/v1/webhooks/([^/]+))", "webhooks.delete",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = authenticate(n, d, req, res);
+          if (!who)
+            return;
+          if (auto err = n.delete_webhook(who->tenant, req.matches[1]))
+            render_error(d, err, res);
+          else
+            res.status = 204;
+        });
+
+  // This node's outbox: the tenant's deliveries (an admin's: all, or
+  // ?tenant=), newest first, ?status=pending|delivered|failed.
+  r.get(R"(/v1/webhooks/deliveries)", "webhooks.deliveries",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = authenticate(n, d, req, res);
+          if (!who)
+            return;
+          auto tenant = who->admin ? req.get_param_value("tenant") : who->tenant;
+          auto limit = query_int(req, "limit", 100, 1, 10000);
+          if (!limit) {
+            reply_error(d, ec::invalid_argument, "limit must be 1-10000", res,
+                        "limit");
+            return;
+          }
+          auto all = n.list_deliveries(tenant, req.get_param_value("status"),
+                                       static_cast<size_t>(*limit));
+          if (!all) {
+            render_error(d, all.error(), res);
+            return;
+          }
+          auto data = nlohmann::ordered_json::array();
+          for (auto& x : *all)
+            data.push_back({{"id", x.id},
+                            {"webhook", x.webhook_id},
+                            {"tenant", x.tenant},
+                            {"url", x.url},
+                            {"event", x.event},
+                            {"video", x.video_id},
+                            {"status", x.status},
+                            {"attempts", x.attempts},
+                            {"created_at", iso8601_ms(x.created_ms)},
+                            {"next_attempt_at", x.status == "pending"
+                                                  ? nlohmann::ordered_json(
+                                                      iso8601_ms(x.next_ms))
+                                                  : nlohmann::ordered_json()},
+                            {"last_error", x.last_error}});
+          reply_json(res, 200, {{"node", n.config().node_id}, {"data", data}});
+        });
+
   r.get(R"(/v1/admin/nodes)", "admin.nodes",
         [&n](const httplib::Request& req, httplib::Response& res) {
           auto who = authenticate(n, d, req, res);
@@ -264,6 +443,168 @@ void add_native_api(router& r, node& n) {
              reply_json(res, 200, member_json(*m, n.config().node_id));
            });
   }
+
+  // Operators (reelctl): retry, tasks, keys, tenants, gc.
+
+  r.post(R"(/v1/videos/([^/]+)/retry)", "videos.retry",
+         [&n](const httplib::Request& req, httplib::Response& res) {
+           auto who = authenticate(n, d, req, res);
+           if (!who)
+             return;
+           std::string id = req.matches[1];
+           auto v = is_uuid(id)
+                      ? n.retry_video(who->admin ? "" : who->tenant, id)
+                      : caf::expected<video_record>{make_error(
+                        ec::not_found, "video " + id + " not found")};
+           if (!v) {
+             render_error(d, v.error(), res);
+             return;
+           }
+           reply_json(res, 200, native_video(*v, n.config().public_url));
+         });
+
+  r.get(R"(/v1/admin/tasks)", "admin.tasks",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = authenticate(n, d, req, res);
+          if (!who || !require_admin(*who, res))
+            return;
+          auto all = n.tasks();
+          if (!all) {
+            render_error(d, all.error(), res);
+            return;
+          }
+          auto data = nlohmann::ordered_json::array();
+          for (auto& t : *all)
+            data.push_back(task_json(t));
+          reply_json(res, 200, {{"node", n.config().node_id}, {"data", data}});
+        });
+
+  for (auto verb : {"cancel", "requeue"}) {
+    r.post(std::string{R"(/v1/admin/tasks/(\d+)/)"} + verb,
+           std::string{"admin.tasks."} + verb,
+           [&n, cancel = std::string{verb} == "cancel"](
+             const httplib::Request& req, httplib::Response& res) {
+             auto who = authenticate(n, d, req, res);
+             if (!who || !require_admin(*who, res))
+               return;
+             auto id = task_id(req.matches[1]);
+             auto t = !id ? caf::expected<task_info>{make_error(
+                              ec::not_found, "no task "
+                                               + std::string{req.matches[1]})}
+                          : cancel ? n.cancel_task(*id)
+                                   : n.requeue_task(*id);
+             if (!t) {
+               render_error(d, t.error(), res);
+               return;
+             }
+             auto j = task_json(*t);
+             j["node"] = n.config().node_id;
+             reply_json(res, 200, j);
+           });
+  }
+
+  r.get(R"(/v1/keys)", "keys.list",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = authenticate(n, d, req, res);
+          if (!who || !require_admin(*who, res))
+            return;
+          auto all = n.list_keys(req.get_param_value("tenant"));
+          if (!all) {
+            render_error(d, all.error(), res);
+            return;
+          }
+          auto data = nlohmann::ordered_json::array();
+          for (auto& k : *all)
+            data.push_back(key_json(k));
+          reply_json(res, 200, {{"data", data}});
+        });
+
+  r.del(R"(/v1/keys/([^/]+))", "keys.revoke",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = authenticate(n, d, req, res);
+          if (!who || !require_admin(*who, res))
+            return;
+          if (auto err = n.revoke_key(req.matches[1],
+                                      sha256_hex(bearer_token(req))))
+            render_error(d, err, res);
+          else
+            res.status = 204;
+        });
+
+  r.get(R"(/v1/tenants)", "tenants.list",
+        [&n](const httplib::Request& req, httplib::Response& res) {
+          auto who = authenticate(n, d, req, res);
+          if (!who || !require_admin(*who, res))
+            return;
+          auto all = n.list_tenants();
+          if (!all) {
+            render_error(d, all.error(), res);
+            return;
+          }
+          auto data = nlohmann::ordered_json::array();
+          for (auto& t : *all)
+            data.push_back(
+              {{"tenant", t.tenant}, {"keys", t.keys}, {"videos", t.videos}});
+          reply_json(res, 200, {{"data", data}});
+        });
+
+  r.post(R"(/v1/tenants)", "tenants.create",
+         [&n](const httplib::Request& req, httplib::Response& res) {
+           auto who = authenticate(n, d, req, res);
+           if (!who || !require_admin(*who, res))
+             return;
+           auto body = json_body(d, req, res);
+           if (!body)
+             return;
+           auto tenant = body->value("tenant", nlohmann::ordered_json{});
+           if (!tenant.is_string()
+               || !valid_tenant_name(tenant.get<std::string>())) {
+             reply_error(d, ec::invalid_argument,
+                         "tenant must be 1-64 of [a-z0-9_-]", res, "tenant");
+             return;
+           }
+           auto key = n.create_tenant(tenant.get<std::string>());
+           if (!key) {
+             render_error(d, key.error(), res, "tenant");
+             return;
+           }
+           reply_json(res, 201,
+                      {{"tenant", tenant}, {"key", *key}, {"admin", false}});
+         });
+
+  r.post(R"(/v1/admin/gc)", "admin.gc",
+         [&n](const httplib::Request& req, httplib::Response& res) {
+           auto who = authenticate(n, d, req, res);
+           if (!who || !require_admin(*who, res))
+             return;
+           auto body = json_body(d, req, res);
+           if (!body)
+             return;
+           constexpr int64_t max_age = int64_t{100} * 365 * 86400;
+           auto age = body->value("older_than_s",
+                                  nlohmann::ordered_json(86400));
+           if (!age.is_number_integer() || age.get<int64_t>() < 0
+               || age.get<int64_t>() > max_age) {
+             reply_error(d, ec::invalid_argument,
+                         "older_than_s must be a whole number of seconds "
+                         "(0 or more)",
+                         res, "older_than_s");
+             return;
+           }
+           auto report = n.gc(age.get<int64_t>());
+           nlohmann::ordered_json removed = nlohmann::ordered_json::object();
+           gc_count total;
+           for (auto& [kind, c] : report) {
+             removed[kind] = {{"count", c.count}, {"bytes", c.bytes}};
+             total += c;
+           }
+           reply_json(res, 200,
+                      {{"node", n.config().node_id},
+                       {"older_than_s", age},
+                       {"removed", removed},
+                       {"total", {{"count", total.count},
+                                  {"bytes", total.bytes}}}});
+         });
 
   r.get(R"(/v1/admin/status)", "admin.status",
         [&n](const httplib::Request& req, httplib::Response& res) {

@@ -74,4 +74,40 @@ byte_range parse_range(const std::string& header, uint64_t size) {
   return r;
 }
 
+std::optional<content_range> parse_content_range(const std::string& h) {
+  content_range r;
+  if (h.empty())
+    return r;
+  auto num = [](const std::string& s, int64_t& out) {
+    if (s.empty() || s.size() > 18
+        || s.find_first_not_of("0123456789") != std::string::npos)
+      return false;
+    out = std::stoll(s);
+    return true;
+  };
+  auto slash = h.find('/');
+  if (slash == std::string::npos)
+    return std::nullopt;
+  auto total = h.substr(slash + 1);
+  auto head = h.substr(0, slash);
+  if (total != "*" && !num(total, r.total))
+    return std::nullopt;
+  if (head.rfind("bytes ", 0) == 0) {
+    r.mode = "bytes";
+    auto dash = head.find('-', 6);
+    if (dash == std::string::npos || !num(head.substr(6, dash - 6), r.first)
+        || !num(head.substr(dash + 1), r.last) || r.last < r.first)
+      return std::nullopt;
+    if (r.total < 0) // bytes need their total
+      return std::nullopt;
+  } else if (head.rfind("part ", 0) == 0) {
+    r.mode = "parts";
+    if (!num(head.substr(5), r.first) || r.first < 1 || r.total == 0)
+      return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  return r;
+}
+
 } // namespace reel::http

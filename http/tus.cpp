@@ -279,6 +279,48 @@ public:
       log::info("tus.swept", {{"removed", std::to_string(removed)}});
   }
 
+  /// Garbage collection (node::gc): removes every upload no request has
+  /// touched since `before_ms`, expired or not (but those a request
+  /// holds), and stray files as old.
+  gc_count collect(int64_t before_ms) {
+    gc_count out;
+    std::error_code err;
+    std::set<std::string> ids;
+    for (auto& e : fs::directory_iterator(dir_, err))
+      ids.insert(e.path().filename().string().substr(
+        0, e.path().filename().string().find('.')));
+    for (auto& id : ids) {
+      if (!lock(id, std::chrono::milliseconds{0}))
+        continue;
+      // Last touched: when its expiry was last pushed back, else (no
+      // readable .json) the newest of its files.
+      int64_t touched = 0;
+      std::ifstream in{json_path(id), std::ios::binary};
+      upload_info u;
+      bool known = in && from_json(json::parse(in, nullptr, false), u);
+      if (known)
+        touched = u.expires_ms - idle_expiry_ms;
+      int64_t bytes = 0;
+      bool any = false;
+      for (auto path : {bin_path(id), json_path(id), json_path(id) + ".tmp"}) {
+        struct stat st;
+        if (::stat(path.c_str(), &st) != 0)
+          continue;
+        any = true;
+        bytes += st.st_size;
+        if (!known)
+          touched = std::max(touched, int64_t{st.st_mtime} * 1000);
+      }
+      if (any && touched < before_ms) {
+        remove(id);
+        ++out.count;
+        out.bytes += bytes;
+      }
+      unlock(id);
+    }
+    return out;
+  }
+
 private:
   std::string dir_;
   std::mutex mtx_;
@@ -360,42 +402,6 @@ std::optional<int64_t> parse_size(const std::string& s) {
   if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), digit))
     return std::nullopt;
   return std::stoll(s);
-}
-
-/// Upload-Metadata: "key base64value,key2 base64value,key3" (a key
-/// without a value is allowed). Nothing for a malformed header.
-std::optional<std::map<std::string, std::string>>
-parse_metadata(const std::string& h) {
-  std::map<std::string, std::string> out;
-  size_t start = 0;
-  while (start < h.size()) {
-    auto end = h.find(',', start);
-    if (end == std::string::npos)
-      end = h.size();
-    auto pair = h.substr(start, end - start);
-    start = end + 1;
-    auto b = pair.find_first_not_of(' ');
-    auto e = pair.find_last_not_of(' ');
-    if (b == std::string::npos)
-      return std::nullopt; // an empty pair
-    pair = pair.substr(b, e - b + 1);
-    auto space = pair.find(' ');
-    auto key = pair.substr(0, space);
-    std::string value;
-    if (space != std::string::npos) {
-      auto v = pair.substr(pair.find_first_not_of(' ', space));
-      if (v.find(' ') != std::string::npos)
-        return std::nullopt;
-      auto decoded = base64_decode(v);
-      if (!decoded)
-        return std::nullopt;
-      value = std::move(*decoded);
-    }
-    if (out.count(key) != 0)
-      return std::nullopt; // keys are unique
-    out[key] = std::move(value);
-  }
-  return out;
 }
 
 std::string encode_metadata(const std::map<std::string, std::string>& m) {
@@ -496,7 +502,7 @@ void create(node& n, upload_store& store, const httplib::Request& req,
     return;
   }
   auto header = req.get_header_value("Upload-Metadata");
-  auto meta = header.size() <= max_metadata_bytes ? parse_metadata(header)
+  auto meta = header.size() <= max_metadata_bytes ? parse_tus_metadata(header)
                                                   : std::nullopt;
   if (!meta) {
     fail(res, 400, "malformed Upload-Metadata: expected comma-separated "
@@ -856,6 +862,9 @@ void add_tus(router& r, node& n) {
     log::error("tus.init_failed", {{"error", message_of(err)}});
   else
     store->sweep(now_ms());
+  n.add_gc_step("tus", [store](int64_t before_ms) {
+    return store->collect(before_ms);
+  });
   const std::string upload = R"(/upload/([A-Za-z0-9]{1,64}))";
   r.options(R"(/upload/(?:[A-Za-z0-9]{1,64})?)", "tus.options",
             [&n](const httplib::Request&, httplib::Response& res) {

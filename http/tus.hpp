@@ -8,6 +8,8 @@
 #include "http/common.hpp"
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 
 namespace reel::http {
@@ -26,5 +28,13 @@ std::string tus_token(node& n, const std::string& video_id,
 /// <data_dir>/tus/ and survive restarts; the last byte makes the file the
 /// video's whole source. Sweeps expired uploads once now.
 void add_tus(router& r, node& n);
+
+/// Parses an Upload-Metadata header: comma-separated "key base64value"
+/// pairs, or a bare "key" (its value is then ""); spaces around a pair are
+/// allowed. Nothing for a malformed header: an empty pair, a value with a
+/// space in it, a value that is not base64, or a key given twice. (In
+/// http/tus_metadata.cpp, so that it links without the rest of tus.)
+std::optional<std::map<std::string, std::string>>
+parse_tus_metadata(const std::string& h);
 
 } // namespace reel::http

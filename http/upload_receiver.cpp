@@ -57,6 +57,13 @@ public:
   }
   std::string finish_digest() { return digest_.hex_digest(); }
   const std::string& error_text() const { return error_; }
+  /// The error of a failed write, as caf::error (a full disk says so).
+  caf::error failure() const {
+    if (errno_ == ENOSPC)
+      return make_error(ec::no_space,
+                        "the disk is full: no space left for the upload");
+    return make_error(ec::storage_error, "cannot store the upload: " + error_);
+  }
   void release() { released_ = true; }
 
 private:
@@ -66,6 +73,7 @@ private:
       if (w < 0) {
         if (errno == EINTR)
           continue;
+        errno_ = errno;
         error_ = strerror(errno);
         return false;
       }
@@ -80,6 +88,7 @@ private:
   sha256 digest_;
   bool released_ = false;
   std::string error_;
+  int errno_ = 0;
 };
 
 struct active_upload {
@@ -198,8 +207,7 @@ receive_multipart(const httplib::Request& req,
   if (over)
     return too_large();
   if (io_failed)
-    return make_error(ec::storage_error,
-                      "cannot store the upload: " + file.error_text());
+    return file.failure();
   if (bad)
     return make_error(ec::invalid_argument,
                       "malformed form: too many or too large fields");
@@ -208,8 +216,7 @@ receive_multipart(const httplib::Request& req,
                       "malformed multipart body (bad boundary or body ended "
                       "early)");
   if (!file.flush())
-    return make_error(ec::storage_error,
-                      "cannot store the upload: " + file.error_text());
+    return file.failure();
   out.sha256 = file.finish_digest();
   if (out.has_file)
     file.release();
@@ -253,8 +260,7 @@ caf::expected<received_upload> receive_body(const httplib::Request& req,
   if (over)
     return too_large;
   if (io_failed || !file.flush())
-    return make_error(ec::storage_error,
-                      "cannot store the upload: " + file.error_text());
+    return file.failure();
   if (!ok)
     return make_error(ec::invalid_argument, "the body ended early");
   out.sha256 = file.finish_digest();

@@ -1,12 +1,20 @@
 #include "ops/config.hpp"
 
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <thread>
 
 namespace reel {
@@ -76,6 +84,8 @@ const std::map<std::string, setter>& setters() {
          c.public_url.pop_back();
        return caf::error{};
      }},
+    {"tls-cert", [](node_config& c, const std::string& v) { c.tls_cert = v; return caf::error{}; }},
+    {"tls-key", [](node_config& c, const std::string& v) { c.tls_key = v; return caf::error{}; }},
     {"bootstrap-key", [](node_config& c, const std::string& v) { c.bootstrap_key = v; return caf::error{}; }},
     {"cluster-listen", [](node_config& c, const std::string& v) { c.cluster_listen = v; return caf::error{}; }},
     {"cluster-secret", [](node_config& c, const std::string& v) { c.cluster_secret = v; return caf::error{}; }},
@@ -121,6 +131,14 @@ const std::map<std::string, setter>& setters() {
          return err;
        return c.import_timeout > 0 ? caf::error{} : bad("import-timeout", "must be > 0");
      }},
+    {"webhook-retry-seconds",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("webhook-retry-seconds", v, c.webhook_retry_seconds))
+         return err;
+       return c.webhook_retry_seconds > 0
+                ? caf::error{}
+                : bad("webhook-retry-seconds", "must be > 0");
+     }},
     {"access-token-ttl",
      [](node_config& c, const std::string& v) {
        if (auto err = to_number("access-token-ttl", v, c.access_token_ttl))
@@ -148,6 +166,15 @@ const std::map<std::string, setter>& setters() {
      }},
     {"preset", [](node_config& c, const std::string& v) { c.preset = v; return caf::error{}; }},
     {"player-dir", [](node_config& c, const std::string& v) { c.player_dir = v; return caf::error{}; }},
+    {"http-max-connections",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("http-max-connections", v,
+                                c.http_max_connections))
+         return err;
+       return c.http_max_connections > 0
+                ? caf::error{}
+                : bad("http-max-connections", "must be > 0");
+     }},
     {"http-threads",
      [](node_config& c, const std::string& v) {
        if (auto err = to_number("http-threads", v, c.http_threads))
@@ -201,6 +228,55 @@ caf::error read_file(node_config& cfg, const std::string& path) {
   return {};
 }
 
+/// OpenSSL's reason for the last error of this thread, and a clean queue.
+std::string openssl_reason() {
+  auto code = ERR_peek_last_error();
+  const char* reason = code != 0 ? ERR_reason_error_string(code) : nullptr;
+  ERR_clear_error();
+  return reason != nullptr ? reason : "unknown OpenSSL error";
+}
+
+using file_ptr = std::unique_ptr<FILE, int (*)(FILE*)>;
+
+/// Loads the first certificate of `cert` and the private key of `key` the
+/// way the HTTPS server will, so that a bad file is a configuration error
+/// at start and never a prompt for a passphrase or a failure later.
+caf::error check_tls_files(const std::string& cert, const std::string& key) {
+  file_ptr cf{std::fopen(cert.c_str(), "r"), std::fclose};
+  if (!cf)
+    return bad("tls-cert", "cannot read " + cert + ": " + std::strerror(errno));
+  std::unique_ptr<X509, void (*)(X509*)> x509{
+    PEM_read_X509(cf.get(), nullptr, nullptr, nullptr), X509_free};
+  if (!x509)
+    return bad("tls-cert", "no PEM certificate in " + cert + ": "
+                             + openssl_reason());
+  file_ptr kf{std::fopen(key.c_str(), "r"), std::fclose};
+  if (!kf)
+    return bad("tls-key", "cannot read " + key + ": " + std::strerror(errno));
+  // An encrypted key would make OpenSSL ask for a passphrase on the
+  // terminal: refuse it instead.
+  bool encrypted = false;
+  auto no_passphrase = [](char*, int, int, void* asked) {
+    *static_cast<bool*>(asked) = true;
+    return 0;
+  };
+  std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> pkey{
+    PEM_read_PrivateKey(kf.get(), nullptr, no_passphrase, &encrypted),
+    EVP_PKEY_free};
+  if (!pkey) {
+    // OpenSSL 3 says only "unsupported" for a file without a key.
+    ERR_clear_error();
+    return bad("tls-key", encrypted
+                            ? key + " is encrypted: give an unencrypted key"
+                            : "no PEM private key in " + key);
+  }
+  if (X509_check_private_key(x509.get(), pkey.get()) != 1) {
+    ERR_clear_error();
+    return bad("tls-key", key + " does not match the certificate in " + cert);
+  }
+  return {};
+}
+
 /// node_modules/hls.js/dist next to the build directory of this executable
 /// (build/reeld -> ./node_modules), else under the working directory.
 std::string default_player_dir() {
@@ -244,7 +320,12 @@ std::string node_usage() {
   --listen HOST:PORT       HTTP address (default 127.0.0.1:8080)
   --data DIR               data directory (default ./data)
   --node-id NAME           this node's name (default node-<port>)
-  --public-url URL         base of every URL handed out (default http://HOST:PORT)
+  --public-url URL         base of every URL handed out (default
+                           http://HOST:PORT, https://HOST:PORT with TLS)
+  --tls-cert FILE          serve HTTPS with this PEM certificate (chain);
+                           needs --tls-key (default: plain HTTP)
+  --tls-key FILE           the certificate's PEM private key, unencrypted;
+                           needs --tls-cert
   --bootstrap-key KEY      on an empty data directory, register KEY as an
                            admin key of tenant "default" (default: generate
                            one and print it once)
@@ -255,13 +336,19 @@ std::string node_usage() {
   --import-max-bytes N     largest source imported from a URL (default: the
                            --max-upload-bytes value)
   --import-timeout S       seconds a whole URL import may take (default 600)
+  --webhook-retry-seconds S
+                           first retry of a failed webhook delivery after S
+                           seconds, then doubling, 8 tries (default 5);
+                           --import-allow also opens webhook targets
   --access-token-ttl S     lifetime of api.video access tokens from
                            /auth/api-key (default 3600)
   --workers N              transcode workers (default: number of cores)
   --chunk-seconds S        transcode chunk length, cut at keyframes (default 4)
   --segment-seconds S      HLS segment length (default 4)
   --preset NAME            x264 preset (default veryfast)
-  --http-threads N         HTTP worker threads (default 16)
+  --http-threads N         HTTP worker threads kept ready (default 16)
+  --http-max-connections N connections served at once, a thread each,
+                           started as needed (default 1024); more wait
   --player-dir DIR         where hls.min.js is (default: node_modules/hls.js/dist
                            of the source tree reeld was built in)
   --log-level LEVEL        debug, info, warn, error (default info)
@@ -321,10 +408,18 @@ caf::expected<node_config> parse_node_config(int argc, char** argv) {
       if (auto err = parse_host_port(j, host, port))
         return make_error(ec::invalid_argument, "--join: " + message_of(err));
   }
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty())
+    return make_error(ec::invalid_argument, cfg.tls_cert.empty()
+                                              ? "--tls-key needs --tls-cert"
+                                              : "--tls-cert needs --tls-key");
+  if (!cfg.tls_cert.empty())
+    if (auto err = check_tls_files(cfg.tls_cert, cfg.tls_key))
+      return err;
   if (cfg.node_id.empty())
     cfg.node_id = "node-" + std::to_string(cfg.listen_port);
   if (cfg.public_url.empty())
-    cfg.public_url = "http://" + cfg.listen_host + ":"
+    cfg.public_url = (cfg.tls_cert.empty() ? "http://" : "https://")
+                     + cfg.listen_host + ":"
                      + std::to_string(cfg.listen_port);
   if (cfg.player_dir.empty())
     cfg.player_dir = default_player_dir();

@@ -21,8 +21,15 @@ struct node_config {
   std::string data_dir = "./data";
   /// This node's name. Default: "node-" + the listen port.
   std::string node_id;
-  /// Base of every URL handed out. Default: http://<listen>.
+  /// Base of every URL handed out. Default: http://<listen>, or
+  /// https://<listen> when tls_cert is set.
   std::string public_url;
+  /// Serve HTTPS with this PEM certificate (chain); needs tls_key. Default:
+  /// empty (plain HTTP).
+  std::string tls_cert;
+  /// The certificate's PEM private key, unencrypted; needs tls_cert.
+  /// Default: empty.
+  std::string tls_key;
   /// On an empty data directory, register this as an admin key of tenant
   /// "default". Default: empty (a key is generated and printed once).
   std::string bootstrap_key;
@@ -47,6 +54,9 @@ struct node_config {
   int64_t import_max_bytes = 0;
   /// Seconds a whole URL import may take. Default: 600.
   int import_timeout = 600;
+  /// Seconds before the first retry of a failed webhook delivery (then
+  /// doubling). Default: 5.
+  int webhook_retry_seconds = 5;
   /// Seconds an access token from /auth/api-key is valid. Default: 3600.
   int64_t access_token_ttl = 3600;
   /// Transcode workers on this node. Default: number of cores.
@@ -60,6 +70,9 @@ struct node_config {
   std::string preset = "veryfast";
   /// HTTP worker threads. Default: 16.
   int http_threads = 16;
+  /// Connections served at once (a thread each, started as needed above
+  /// http_threads); more wait. Default: 1024.
+  int http_max_connections = 1024;
   /// Directory holding the web player's hls.min.js. Default: the
   /// node_modules/hls.js/dist beside the build directory, found at start.
   std::string player_dir;
@@ -69,7 +82,9 @@ struct node_config {
   bool help = false;
 };
 
-/// Parses argv (and the --config file it names).
+/// Parses argv (and the --config file it names). With --tls-cert and
+/// --tls-key, also reads both files: a certificate or key that cannot be
+/// loaded, or a key that does not match the certificate, is an error here.
 caf::expected<node_config> parse_node_config(int argc, char** argv);
 
 /// The usage text of reeld.

@@ -26,6 +26,7 @@ const char* to_string(ec x) {
     case ec::media_error: return "media_error";
     case ec::timeout: return "timeout";
     case ec::unavailable: return "unavailable";
+    case ec::no_space: return "no_space";
   }
   return "unknown";
 }

@@ -27,6 +27,7 @@ enum class ec : uint8_t {
   media_error,      // the media could not be probed/decoded/encoded
   timeout,          // an actor did not answer in time
   unavailable,      // shutting down, overloaded
+  no_space,         // the disk is full
 };
 
 /// A short stable name for `x`, e.g. "not_found".

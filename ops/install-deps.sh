@@ -13,6 +13,8 @@ packages=(
   libssl-dev
   ffmpeg curl python3 bc time
   chromium chromium-driver
+  clang libclang-rt-dev # tests/fuzz_test.sh: libFuzzer, ASan, UBSan
+  prometheus # tests/prometheus_test.sh runs its own server on a free port
 )
 # Node.js for the player (hls.js) and the browser tests: the machine's own
 # if it has one, else Debian's.

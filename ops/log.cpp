@@ -23,8 +23,17 @@ const char* name_of(level l) {
   return "info";
 }
 
+bool is_control(char c) {
+  return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+}
+
+/// A value as logfmt wants it: bare when it can be, else quoted with
+/// escapes, and never a raw control character (a line stays one line).
 void append_value(std::string& out, std::string_view v) {
-  bool quote = v.empty() || v.find_first_of(" \"=\t\n") != std::string_view::npos;
+  bool quote = v.empty();
+  for (char c : v)
+    quote = quote || c == ' ' || c == '"' || c == '=' || c == '\\'
+            || is_control(c);
   if (!quote) {
     out += v;
     return;
@@ -36,6 +45,15 @@ void append_value(std::string& out, std::string_view v) {
       out += c;
     } else if (c == '\n') {
       out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (is_control(c)) {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\x%02x",
+                    static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out += hex;
     } else {
       out += c;
     }

@@ -74,7 +74,63 @@ node_metrics::node_metrics()
                 .Name("reel_cluster_failovers_total")
                 .Help("Videos this node took over from a node that left")
                 .Register(*registry)
-                .Add({})) {
+                .Add({})),
+    store_bytes(BuildGauge()
+                  .Name("reel_store_bytes")
+                  .Help("Approximate size of the metadata store (RocksDB SST "
+                        "files and memtables)")
+                  .Register(*registry)
+                  .Add({})),
+    blob_bytes(BuildGauge()
+                 .Name("reel_blob_bytes")
+                 .Help("Bytes of blob files (sources, work files, media) on "
+                       "this node, measured at most every 30 s")
+                 .Register(*registry)
+                 .Add({})),
+    store_compactions_running(BuildGauge()
+                                .Name("reel_store_compactions_running")
+                                .Help("RocksDB compactions running now")
+                                .Register(*registry)
+                                .Add({})),
+    store_compaction_pending_bytes(
+      BuildGauge()
+        .Name("reel_store_compaction_pending_bytes")
+        .Help("Bytes RocksDB estimates compaction still has to rewrite")
+        .Register(*registry)
+        .Add({})),
+    webhook_deliveries(BuildCounter()
+                         .Name("reel_webhook_deliveries_total")
+                         .Help("Webhook deliveries finished, by result "
+                               "(delivered, failed)")
+                         .Register(*registry)),
+    webhook_retries(BuildCounter()
+                      .Name("reel_webhook_retries_total")
+                      .Help("Webhook delivery attempts after a failed one")
+                      .Register(*registry)
+                      .Add({})),
+    webhook_outbox(BuildGauge()
+                     .Name("reel_webhook_outbox")
+                     .Help("Webhook deliveries waiting to be sent")
+                     .Register(*registry)
+                     .Add({})) {
+  // Bounded label sets are exported at 0 from the start, so that rate() and
+  // increase() see their first event.
+  for (auto* result : {"delivered", "failed"})
+    webhook_deliveries.Add({{"result", result}});
+  for (auto* stage :
+       {"created", "uploaded", "probing", "transcoding", "packaging"})
+    video_failures.Add({{"stage", stage}});
+}
+
+void node_metrics::refresh_blob_bytes(
+  const std::function<int64_t()>& measure) {
+  std::lock_guard<std::mutex> guard{blob_mtx_};
+  auto now = std::chrono::steady_clock::now();
+  if (blob_scanned_once_ && now - blob_scanned_ < blob_scan_interval)
+    return;
+  blob_bytes.Set(static_cast<double>(measure()));
+  blob_scanned_ = now;
+  blob_scanned_once_ = true;
 }
 
 std::string node_metrics::serialize() const {

@@ -10,7 +10,11 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace reel {
@@ -32,11 +36,32 @@ struct node_metrics {
   prometheus::Family<prometheus::Gauge>& cluster_nodes;          // {state}
   prometheus::Gauge& replication_lag;  // blobs this node should hold, missing
   prometheus::Counter& failovers;      // videos taken over from a lost node
+  // Storage, set by the /metrics handler before each scrape.
+  prometheus::Gauge& store_bytes; // RocksDB, approximate (SST + memtables)
+  prometheus::Gauge& blob_bytes;  // files under sources/, work/, media/
+  prometheus::Gauge& store_compactions_running;
+  prometheus::Gauge& store_compaction_pending_bytes;
+  // Webhooks (outgoing event notifications).
+  prometheus::Family<prometheus::Counter>& webhook_deliveries; // {result}
+  prometheus::Counter& webhook_retries; // attempts after a failed one
+  prometheus::Gauge& webhook_outbox;    // deliveries waiting to be sent
 
   node_metrics();
 
+  /// Sets `blob_bytes` to `measure()`, calling it at most once every
+  /// `blob_scan_interval` (it walks the blob tree); in between the gauge keeps
+  /// its last value. Thread-safe.
+  void refresh_blob_bytes(const std::function<int64_t()>& measure);
+  /// How old `blob_bytes` may get.
+  static constexpr std::chrono::seconds blob_scan_interval{30};
+
   /// The text exposition format of everything above.
   std::string serialize() const;
+
+private:
+  std::mutex blob_mtx_;
+  std::chrono::steady_clock::time_point blob_scanned_{};
+  bool blob_scanned_once_ = false;
 };
 
 /// The process-wide metrics.

@@ -34,6 +34,12 @@ int main(int argc, char** argv) {
                  message_of(cfg.error()).c_str());
     return 2;
   }
+  // A certificate OpenSSL refuses is a configuration error too: found
+  // before the node opens its data or prints a key.
+  if (auto err = http::check_tls(*cfg)) {
+    std::fprintf(stderr, "reeld: %s\n", message_of(err).c_str());
+    return 2;
+  }
   // Signals are taken by a watcher thread, never by the worker threads.
   auto signals = stop_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
@@ -59,6 +65,9 @@ int main(int argc, char** argv) {
     log::error("http.bind_failed", {{"error", message_of(err)}});
     return 1;
   }
+  // Leftovers (abandoned uploads, orphaned blobs, spare copies, old
+  // webhook deliveries) a day old are removed every hour.
+  (*n)->start_periodic_gc(3600, 86400);
   std::atomic<bool> stopping{false};
   std::thread watcher{[&srv, &stopping, signals] {
     int sig = 0;
@@ -72,7 +81,9 @@ int main(int argc, char** argv) {
               cfg->data_dir.c_str());
   std::fflush(stdout);
   log::info("node.ready", {{"listen", cfg->listen_host + ":"
-                                        + std::to_string(cfg->listen_port)}});
+                                        + std::to_string(cfg->listen_port)},
+                           {"tls", cfg->tls_cert.empty() ? "off" : "on"},
+                           {"public_url", cfg->public_url}});
   srv.run();
   // Wake the watcher if the server ended on its own.
   if (!stopping)

@@ -3,8 +3,10 @@
 #include "ops/util.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -172,6 +174,103 @@ int64_t blob_store::used_bytes() const {
       if (it->is_regular_file(err))
         total += static_cast<int64_t>(it->file_size(err));
   return total;
+}
+
+namespace {
+
+/// The modification time of `path` (not following a link), ms since the
+/// epoch; 0 if it cannot be read.
+int64_t mtime_ms(const fs::path& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0)
+    return 0;
+  return int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+/// `path` and everything below it: file bytes and the newest mtime.
+blob_dir measure(const fs::path& path) {
+  blob_dir d;
+  d.newest_ms = mtime_ms(path);
+  std::error_code err;
+  if (!fs::is_directory(fs::symlink_status(path, err))) {
+    d.bytes = static_cast<int64_t>(fs::file_size(path, err));
+    if (err)
+      d.bytes = 0;
+    return d;
+  }
+  for (auto it = fs::recursive_directory_iterator(path, err);
+       !err && it != fs::recursive_directory_iterator(); it.increment(err)) {
+    d.newest_ms = std::max(d.newest_ms, mtime_ms(it->path()));
+    std::error_code size_err;
+    if (it->is_regular_file(size_err))
+      d.bytes += static_cast<int64_t>(it->file_size(size_err));
+  }
+  return d;
+}
+
+} // namespace
+
+gc_count blob_store::remove_tmp_before(int64_t before_ms) const {
+  gc_count out;
+  std::error_code err;
+  std::vector<fs::path> old;
+  for (auto& e : fs::directory_iterator(root_ + "/tmp", err))
+    if (measure(e.path()).newest_ms < before_ms)
+      old.push_back(e.path());
+  for (auto& path : old) {
+    auto d = measure(path);
+    std::error_code gone;
+    fs::remove_all(path, gone);
+    if (!gone) {
+      ++out.count;
+      out.bytes += d.bytes;
+    }
+  }
+  return out;
+}
+
+std::vector<blob_dir> blob_store::video_dirs() const {
+  std::vector<blob_dir> out;
+  for (auto* area : {"sources", "work", "media"}) {
+    std::error_code err;
+    for (auto& e : fs::directory_iterator(root_ + "/" + area, err)) {
+      auto d = measure(e.path());
+      d.area = area;
+      d.name = e.path().filename().string();
+      out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
+gc_count blob_store::remove_dir(const blob_dir& d) const {
+  if (d.name.empty() || d.name == "." || d.name == ".."
+      || d.name.find('/') != std::string::npos)
+    return {};
+  std::error_code err;
+  fs::remove_all(fs::path{root_} / d.area / d.name, err);
+  if (err)
+    return {};
+  return gc_count{1, d.bytes};
+}
+
+gc_count blob_store::remove_parts(const std::string& id) const {
+  gc_count out;
+  std::error_code err;
+  std::vector<fs::path> parts;
+  for (auto& e : fs::directory_iterator(
+         fs::path{source_path(id)}.parent_path(), err))
+    if (e.path().filename().string().rfind("part-", 0) == 0)
+      parts.push_back(e.path());
+  for (auto& path : parts) {
+    auto bytes = measure(path).bytes;
+    std::error_code gone;
+    if (fs::remove(path, gone) && !gone) {
+      ++out.count;
+      out.bytes += bytes;
+    }
+  }
+  return out;
 }
 
 caf::error syncfs_path(const std::string& path) {

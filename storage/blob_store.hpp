@@ -18,6 +18,27 @@
 
 namespace reel {
 
+/// Things removed (or found) and their bytes: what garbage collection
+/// reports for each kind of leftover.
+struct gc_count {
+  int64_t count = 0;
+  int64_t bytes = 0;
+  gc_count& operator+=(const gc_count& x) {
+    count += x.count;
+    bytes += x.bytes;
+    return *this;
+  }
+};
+
+/// One entry directly under sources/, work/ or media/: normally a video's
+/// directory, named by its id.
+struct blob_dir {
+  std::string area; // "sources", "work" or "media"
+  std::string name;
+  int64_t bytes = 0;     // every file below it
+  int64_t newest_ms = 0; // its latest modification, or of anything below
+};
+
 class blob_store {
 public:
   explicit blob_store(std::string data_dir);
@@ -58,6 +79,21 @@ public:
 
   /// Bytes used by every blob.
   int64_t used_bytes() const;
+
+  // Garbage collection (node::gc decides what is garbage).
+
+  /// Removes the entries of tmp/ (uploads being received) last written
+  /// before `before_ms` (ms since the epoch).
+  gc_count remove_tmp_before(int64_t before_ms) const;
+
+  /// Every entry under sources/, work/ and media/.
+  std::vector<blob_dir> video_dirs() const;
+
+  /// Removes one of them, whole.
+  gc_count remove_dir(const blob_dir& d) const;
+
+  /// Removes the part files (part-*) of a video's source upload.
+  gc_count remove_parts(const std::string& id) const;
 
 private:
   std::string root_;

@@ -14,7 +14,7 @@ namespace reel {
 namespace {
 
 const char* family_names[] = {"videos", "video_index", "keys", "folders",
-                              "meta", "tokens"};
+                              "meta", "tokens", "webhooks", "outbox"};
 static_assert(sizeof(family_names) / sizeof(family_names[0])
               == static_cast<size_t>(cf::count_));
 
@@ -138,10 +138,33 @@ caf::expected<std::optional<video_record>> db::get_video(const std::string& id) 
     return raw.error();
   if (!*raw)
     return std::optional<video_record>{};
+  // Decoding a record's JSON is most of a read's cost: the last decoded
+  // form of each video is kept with the bytes it came from, and used while
+  // the stored bytes are the same (so a read never sees an old record).
+  {
+    std::lock_guard<std::mutex> guard{decoded_mtx_};
+    auto i = decoded_.find(id);
+    if (i != decoded_.end() && i->second.first == **raw)
+      return std::optional<video_record>{i->second.second};
+  }
   video_record v;
   if (auto err = decode(**raw, v))
     return err;
+  std::lock_guard<std::mutex> guard{decoded_mtx_};
+  if (decoded_.size() >= max_decoded)
+    decoded_.clear();
+  decoded_[id] = {std::move(**raw), v};
   return std::optional<video_record>{std::move(v)};
+}
+
+int64_t db::int_property(const std::string& name) {
+  uint64_t total = 0;
+  for (auto* h : handles_) {
+    uint64_t n = 0;
+    if (db_->GetIntProperty(h, name, &n))
+      total += n;
+  }
+  return static_cast<int64_t>(total);
 }
 
 int64_t db::size_bytes() {

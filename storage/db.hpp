@@ -8,6 +8,8 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +28,8 @@ enum class cf : int {
   folders,     // tenant, path -> folder_record
   meta,        // node-wide settings
   tokens,      // kind, token -> token records (upload tokens)
+  webhooks,    // tenant, id -> webhook_record (on every node)
+  outbox,      // delivery id -> delivery_record (on the node that made it)
   count_       // not a family
 };
 
@@ -58,9 +62,17 @@ public:
   /// Approximate on-disk size of the store, in bytes.
   int64_t size_bytes();
 
+  /// A RocksDB integer property (e.g. "rocksdb.compaction-pending"),
+  /// summed over the column families.
+  int64_t int_property(const std::string& name);
+
 private:
   db() = default;
   std::unique_ptr<rocksdb::DB> db_;
+  // Decoded video records by id, with the stored bytes they came from.
+  static constexpr size_t max_decoded = 4096;
+  std::mutex decoded_mtx_;
+  std::unordered_map<std::string, std::pair<std::string, video_record>> decoded_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };
 

@@ -38,11 +38,28 @@ inline std::string folder_prefix(const std::string& tenant) {
 
 /// keys: the SHA-256 of the key.
 inline std::string api_key(const std::string& key_hash) { return key_hash; }
+/// keys: the mark a revoked key leaves, kept and replicated like the keys,
+/// so that a node that missed the revocation cannot bring the key back.
+inline std::string revoked_key(const std::string& key_hash) {
+  return std::string{"revoked"} + sep + key_hash;
+}
+inline std::string revoked_key_prefix() { return std::string{"revoked"} + sep; }
 
 /// tokens: upload tokens by their value.
 inline std::string upload_token(const std::string& token) {
   return std::string{"upload"} + sep + token;
 }
 inline std::string upload_token_prefix() { return std::string{"upload"} + sep; }
+
+/// webhooks: tenant, then the subscription's id.
+inline std::string webhook(const std::string& tenant, const std::string& id) {
+  return tenant + sep + id;
+}
+inline std::string webhook_prefix(const std::string& tenant) {
+  return tenant + sep;
+}
+
+/// outbox: the delivery's id (time-ordered: created ms in hex, then random).
+inline std::string delivery(const std::string& id) { return id; }
 
 } // namespace reel::keys

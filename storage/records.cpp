@@ -175,11 +175,23 @@ caf::error apply_patch(video_record& v, const nlohmann::json& patch) {
   for (auto& [key, value] : j.items()) {
     if (value.is_null())
       value = defaults[key];
-    bool same = value.type() == defaults[key].type()
-                || (value.is_number() && defaults[key].is_number());
+    // Numbers: an integer field takes integers only (a fraction or 1e300
+    // would not fit); a fractional one any number.
+    auto& want = defaults[key];
+    bool same = value.type() == want.type()
+                || (want.is_number_float() && value.is_number())
+                || (want.is_number_integer() && value.is_number_integer());
+    if (same && want.is_number_integer()
+        && (value.is_number_unsigned()
+              ? value.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX)
+              : (value.get<int64_t>() > INT32_MAX || value.get<int64_t>() < INT32_MIN))
+        && key != "views" && key != "client_user_id")
+      same = false;
     if (!same)
       return make_error(ec::invalid_argument,
-                        key + " must be " + defaults[key].type_name());
+                        key + " must be " + (want.is_number_integer()
+                                               ? std::string{"an integer in range"}
+                                               : std::string{want.type_name()}));
   }
   try {
     auto info = j.get<video_info>();
@@ -279,6 +291,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(folder_record, tenant, path,
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(upload_token_record, token,
                                                 tenant, ttl_s, created_ms,
                                                 expires_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(webhook_record, id, tenant,
+                                                url, events, secret, format,
+                                                created_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(delivery_record, id,
+                                                webhook_id, tenant, url,
+                                                format, secret, event,
+                                                video_id, body, status,
+                                                attempts, created_ms, next_ms,
+                                                done_ms, last_error)
 
 namespace {
 
@@ -307,10 +328,14 @@ std::string encode(const video_record& x) { return encode_impl(x); }
 std::string encode(const api_key_record& x) { return encode_impl(x); }
 std::string encode(const folder_record& x) { return encode_impl(x); }
 std::string encode(const upload_token_record& x) { return encode_impl(x); }
+std::string encode(const webhook_record& x) { return encode_impl(x); }
+std::string encode(const delivery_record& x) { return encode_impl(x); }
 caf::error decode(const std::string& b, video_record& x) { return decode_impl(b, x); }
 caf::error decode(const std::string& b, api_key_record& x) { return decode_impl(b, x); }
 caf::error decode(const std::string& b, folder_record& x) { return decode_impl(b, x); }
 caf::error decode(const std::string& b, upload_token_record& x) { return decode_impl(b, x); }
+caf::error decode(const std::string& b, webhook_record& x) { return decode_impl(b, x); }
+caf::error decode(const std::string& b, delivery_record& x) { return decode_impl(b, x); }
 
 int64_t folder_number(const std::string& tenant, const std::string& path) {
   auto h = sha256_hex(tenant + '\x1f' + path);

@@ -177,6 +177,39 @@ struct upload_token_record {
   int64_t expires_ms = 0;
 };
 
+/// A tenant's webhook subscription. `format` says how deliveries look and
+/// are signed: "apivideo" (api.video's events and X-Api-Video-Signature),
+/// "native" or "gcore" (reel's events, X-Reel-Signature).
+struct webhook_record {
+  std::string id;       // "webhook_" + random
+  std::string tenant;
+  std::string url;
+  std::vector<std::string> events;
+  std::string secret;   // signs each delivery's body (HMAC-SHA256)
+  std::string format = "native";
+  int64_t created_ms = 0;
+};
+
+/// One event on its way to one subscriber: kept (on the node that made
+/// it) until delivered, retried with backoff, or given up.
+struct delivery_record {
+  std::string id;
+  std::string webhook_id;
+  std::string tenant;
+  std::string url;
+  std::string format;
+  std::string secret;
+  std::string event;
+  std::string video_id;
+  std::string body;     // the JSON sent
+  std::string status = "pending"; // pending, delivered, failed
+  int32_t attempts = 0;
+  int64_t created_ms = 0;
+  int64_t next_ms = 0;  // when the next attempt is due
+  int64_t done_ms = 0;  // delivered or given up
+  std::string last_error;
+};
+
 struct folder_record {
   std::string tenant;
   std::string path; // "root" or "root/a/b"
@@ -189,6 +222,10 @@ void to_json(nlohmann::json& j, const api_key_record& x);
 void from_json(const nlohmann::json& j, api_key_record& x);
 void to_json(nlohmann::json& j, const folder_record& x);
 void to_json(nlohmann::json& j, const upload_token_record& x);
+void to_json(nlohmann::json& j, const webhook_record& x);
+void from_json(const nlohmann::json& j, webhook_record& x);
+void to_json(nlohmann::json& j, const delivery_record& x);
+void from_json(const nlohmann::json& j, delivery_record& x);
 void from_json(const nlohmann::json& j, upload_token_record& x);
 void from_json(const nlohmann::json& j, folder_record& x);
 
@@ -197,10 +234,14 @@ std::string encode(const video_record& x);
 std::string encode(const api_key_record& x);
 std::string encode(const folder_record& x);
 std::string encode(const upload_token_record& x);
+std::string encode(const webhook_record& x);
+std::string encode(const delivery_record& x);
 caf::error decode(const std::string& bytes, video_record& x);
 caf::error decode(const std::string& bytes, api_key_record& x);
 caf::error decode(const std::string& bytes, folder_record& x);
 caf::error decode(const std::string& bytes, upload_token_record& x);
+caf::error decode(const std::string& bytes, webhook_record& x);
+caf::error decode(const std::string& bytes, delivery_record& x);
 
 /// A folder's number (Gcore's directory_id): from its tenant and path.
 int64_t folder_number(const std::string& tenant, const std::string& path);

@@ -800,6 +800,53 @@ hop_outcome fetch(const url_parts& u, const std::string& ip,
 
 } // namespace
 
+caf::expected<int>
+post_url(const std::string& url, const std::string& body,
+         const std::string& content_type,
+         const std::vector<std::pair<std::string, std::string>>& headers,
+         const std::vector<std::string>& allow_entries, int timeout_s) {
+  auto u = parse_url(url);
+  if (!u)
+    return u.error();
+  auto allow = parse_allow(allow_entries);
+  if (!allow)
+    return allow.error();
+  if (auto err = check_headers(headers))
+    return err;
+  auto ips = vet_host(*u, *allow);
+  if (!ips)
+    return ips.error();
+  httplib::Headers h;
+  for (auto& [name, value] : headers)
+    h.emplace(name, value);
+  std::string last;
+  for (auto& ip : *ips) {
+    std::unique_ptr<httplib::ClientImpl> cli;
+    if (u->scheme == "https") {
+      auto ssl = std::make_unique<httplib::SSLClient>(u->host, u->port);
+      if (::access(ca_bundle, R_OK) == 0)
+        ssl->set_ca_cert_path(ca_bundle);
+      ssl->enable_server_certificate_verification(true);
+      cli = std::move(ssl);
+    } else {
+      cli = std::make_unique<httplib::ClientImpl>(u->host, u->port);
+    }
+    cli->set_hostname_addr_map({{u->host, ip}});
+    cli->set_follow_location(false);
+    cli->set_keep_alive(false);
+    cli->set_url_encode(false);
+    cli->set_connection_timeout(std::chrono::seconds{timeout_s});
+    cli->set_read_timeout(std::chrono::seconds{timeout_s});
+    cli->set_write_timeout(std::chrono::seconds{timeout_s});
+    auto r = cli->Post(u->target.c_str(), h, body, content_type.c_str());
+    if (r)
+      return r->status;
+    last = httplib::to_string(r.error());
+  }
+  return make_error(ec::unavailable, "cannot reach " + u->authority() + ": "
+                                       + last);
+}
+
 bool is_private_address(const std::string& ip) {
   auto a = parse_ip(ip);
   return !a || private_addr(*a);

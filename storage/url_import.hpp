@@ -71,6 +71,16 @@ caf::expected<import_result> import_url(const std::string& url,
                                         const std::string& dest,
                                         const import_options& opts);
 
+/// POSTs `body` to `url` under the same address rules as an import
+/// (private addresses refused unless `allow` names them; the connection
+/// pinned to the vetted address; no redirects followed) and answers the
+/// HTTP status the server gave. For webhook deliveries.
+caf::expected<int>
+post_url(const std::string& url, const std::string& body,
+         const std::string& content_type,
+         const std::vector<std::pair<std::string, std::string>>& headers,
+         const std::vector<std::string>& allow, int timeout_s);
+
 /// Whether `ip` (textual IPv4 or IPv6) is in a private, loopback,
 /// link-local, unique-local, CGNAT, multicast, unspecified, documentation,
 /// benchmarking or otherwise reserved (non-public) range. IPv4-mapped,

@@ -124,6 +124,12 @@ int stream_rotation(const AVStream* st) {
 
 // True when MPEG-TS data cannot end here: TS files are a whole number of
 // 188-byte packets (192 for M2TS, 204 with Reed-Solomon bytes).
+// Bounds on what is worth decoding at all.
+constexpr unsigned max_streams = 64;
+constexpr int max_dimension = 8192;
+constexpr double max_fps = 1000;
+constexpr double max_duration_s = 48 * 3600.0;
+
 bool ts_size_is_odd(int64_t size) {
   return size % 188 != 0 && size % 192 != 0 && size % 204 != 0;
 }
@@ -150,6 +156,15 @@ caf::expected<probe_result> probe(const std::string& path) {
     return media_error(*bmff.truncation);
   auto& fmt = *fmt_or;
 
+  // Files no camera or editor makes are refused before any decoding.
+  if (fmt->nb_streams > max_streams)
+    return media_error("too many streams (" + std::to_string(fmt->nb_streams)
+                       + "; at most " + std::to_string(max_streams) + ")");
+  // A still image (whatever its file is called) is not a video.
+  std::string demuxer = fmt->iformat->name;
+  if (demuxer == "image2" || (demuxer.size() > 5
+                              && demuxer.substr(demuxer.size() - 5) == "_pipe"))
+    return media_error("not a video: a still image (" + demuxer + ")");
   probe_result r;
   r.container = fmt->iformat->name;
   r.size_bytes = file_size;
@@ -175,11 +190,19 @@ caf::expected<probe_result> probe(const std::string& path) {
   r.height = vpar->height;
   if (r.width <= 0 || r.height <= 0)
     return media_error("video stream without a picture size");
+  if (r.width > max_dimension || r.height > max_dimension)
+    return media_error("picture size " + std::to_string(r.width) + "x"
+                       + std::to_string(r.height) + " is too large (at most "
+                       + std::to_string(max_dimension) + " a side)");
   r.rotation = stream_rotation(vst);
   AVRational rate = vst->avg_frame_rate;
   if (rate.num <= 0 || rate.den <= 0)
     rate = vst->r_frame_rate;
   r.fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0;
+  if (r.fps > max_fps)
+    return media_error("frame rate " + std::to_string(r.fps)
+                       + " is not plausible (at most "
+                       + std::to_string(static_cast<int>(max_fps)) + ")");
   r.tb_num = vst->time_base.num;
   r.tb_den = vst->time_base.den;
   if (r.audio_stream >= 0) {
@@ -293,6 +316,13 @@ caf::expected<probe_result> probe(const std::string& path) {
     r.duration_s = static_cast<double>(fmt->duration) / AV_TIME_BASE;
   else
     r.duration_s = (r.end_pts - r.start_pts) * av_q2d(vst->time_base);
+  // Timestamps that claim days of video (a crafted file) would make a
+  // plan of millions of chunks; no upload is that long.
+  double span = (r.end_pts - r.start_pts) * av_q2d(vst->time_base);
+  if (!(r.duration_s <= max_duration_s) || !(span <= max_duration_s))
+    return media_error("the timestamps claim more than "
+                       + std::to_string(static_cast<int>(max_duration_s / 3600))
+                       + " hours of video");
   return r;
 }
 

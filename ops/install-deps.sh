@@ -11,7 +11,7 @@ packages=(
   libswresample-dev libavutil-dev
   libcpp-httplib-dev prometheus-cpp-dev libboost-test-dev nlohmann-json3-dev
   libssl-dev
-  ffmpeg curl python3 bc time
+  ffmpeg curl python3 bc time openssl
   chromium chromium-driver
   clang libclang-rt-dev # tests/fuzz_test.sh: libFuzzer, ASan, UBSan
   prometheus # tests/prometheus_test.sh runs its own server on a free port

@@ -209,7 +209,8 @@ public:
   caf::expected<task_info> requeue_task(uint64_t id);
 
   /// API keys, oldest first (`tenant` empty: every tenant's).
-  caf::expected<std::vector<api_key_record>> list_keys(const std::string& tenant);
+  caf::expected<std::vector<api_key_record>>
+  list_keys(const std::string& tenant);
   /// Removes the key whose SHA-256 starts with `id` (at least 12 hex
   /// digits) on every node. ec::conflict for the key whose SHA-256 is
   /// `requester_hash` (the caller's own) or an id naming several keys.

@@ -98,7 +98,8 @@ NODE takes work again.
 
 See reelctl videos COMMAND --help.
 )", {}},
-    {"videos list", R"(usage: reelctl videos list [--state S] [--tenant T] [--limit N] [--offset N]
+    {"videos list", R"(usage: reelctl videos list [--state S] [--tenant T]
+                          [--limit N] [--offset N]
 
 Videos, newest first.
 
@@ -163,7 +164,8 @@ is ignored. A queued task is refused.
 
 See reelctl keys COMMAND --help.
 )", {}},
-    {"keys create", R"(usage: reelctl keys create --tenant T [--admin] [--scopes S,...]
+    {"keys create", R"(usage: reelctl keys create --tenant T [--admin]
+                          [--scopes S,...]
 
 Creates an API key for tenant T and prints it: it is shown only once.
 
@@ -429,7 +431,8 @@ int cmd_nodes(const options& o) {
 
 int cmd_drain(const options& o, bool on) {
   if (o.args.size() != 2)
-    return die_usage(o, std::string{on ? "drain" : "undrain"} + " needs a NODE");
+    return die_usage(o, std::string{on ? "drain" : "undrain"}
+                          + " needs a NODE");
   answer a;
   json body = json::object();
   if (int rc = call(o, "POST",
@@ -555,7 +558,8 @@ int cmd_tasks(const options& o) {
         continue;
       }
       answer a;
-      if (int r = call(o, n.url, "GET", "/v1/admin/tasks", nullptr, a, n.node)) {
+      int r = call(o, n.url, "GET", "/v1/admin/tasks", nullptr, a, n.node);
+      if (r) {
         rc = worse(rc, r);
         continue;
       }

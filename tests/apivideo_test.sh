@@ -10,9 +10,7 @@ source "$(dirname "$0")/lib.sh"
 # URL imports come from this node itself, on 127.0.0.1: allowed here.
 start_reeld "$build" "$key" --max-upload-bytes $((48 << 20)) \
   --import-allow 127.0.0.0/8 --access-token-ttl "$ttl"
-key2=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  -d '{"tenant":"other"}' "$base/v1/keys" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+key2=$(new_key "$key" '{"tenant":"other"}')
 
 # 6 s 640x360 with a tone; a lossless noisy clip of three 10 MiB chunks; a
 # JPEG for thumbnails.

@@ -8,14 +8,9 @@ source "$(dirname "$0")/lib.sh"
 # The test's origin server is on 127.0.0.1: allowed here.
 start_reeld "$build" "$key" --import-allow 127.0.0.0/8
 
-new_key() {
-  curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d "$1" "$base/v1/keys" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
-}
-key2=$(new_key '{"tenant":"other"}')
-pat=$(new_key '{"tenant":"default","scopes":["videos:read","videos:write","uploads:write"]}')
-pat_read=$(new_key '{"tenant":"default","scopes":["videos:read"]}')
+key2=$(new_key "$key" '{"tenant":"other"}')
+pat=$(new_key "$key" '{"tenant":"default","scopes":["videos:read","videos:write","uploads:write"]}')
+pat_read=$(new_key "$key" '{"tenant":"default","scopes":["videos:read"]}')
 
 ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=25 \
   -f lavfi -i sine=frequency=440 -t 6 -c:v libx264 -preset ultrafast \

@@ -9,13 +9,8 @@ source "$(dirname "$0")/lib.sh"
 # No --import-allow: loopback imports must be refused.
 start_reeld "$build" "$key" --max-upload-bytes $((8 << 20))
 
-new_key() {
-  curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d "$1" "$base/v1/keys" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
-}
-key2=$(new_key '{"tenant":"other"}')
-pat_read=$(new_key '{"tenant":"default","scopes":["videos:read"]}')
+key2=$(new_key "$key" '{"tenant":"other"}')
+pat_read=$(new_key "$key" '{"tenant":"default","scopes":["videos:read"]}')
 
 media=$(mktemp -d /tmp/reel-hostile-media-XXXXXX)
 trap 'cleanup; rm -rf "$media"' EXIT

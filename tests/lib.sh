@@ -27,3 +27,11 @@ start_reeld() {
   done
   echo "reeld did not start:"; cat "$work/reeld.log"; return 1
 }
+
+# Makes an API key with the admin key $1 from a JSON body $2 (POST
+# /v1/keys) and prints it.
+new_key() {
+  curl -sf -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+    -d "$2" "$base/v1/keys" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
+}

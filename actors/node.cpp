@@ -584,10 +584,11 @@ caf::expected<principal> node::key_principal(const std::string& key_hash) {
 }
 
 caf::expected<video_record> node::get_video(const std::string& tenant,
-                                            const std::string& id) {
+                                            const std::string& id,
+                                            uint64_t* version) {
   // Read straight from the store (thread-safe; every record is written
   // there before it is acted on): no actor round trip per API read.
-  auto v = impl_->store->get_video(id);
+  auto v = impl_->store->get_video(id, version);
   if (!v)
     return v.error();
   // Another tenant's video is "not found": its existence is not revealed.

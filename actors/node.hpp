@@ -148,9 +148,10 @@ public:
   /// Whether the API key whose SHA-256 is `key_hash` still exists, and
   /// whom it names.
   caf::expected<principal> key_principal(const std::string& key_hash);
-  /// `tenant` empty: any tenant (admins).
+  /// `tenant` empty: any tenant (admins). `version` as db::get_video's.
   caf::expected<video_record> get_video(const std::string& tenant,
-                                        const std::string& id);
+                                        const std::string& id,
+                                        uint64_t* version = nullptr);
   caf::expected<video_page> list_videos(const std::string& tenant,
                                         int32_t offset, int32_t limit);
   caf::error delete_video(const std::string& tenant, const std::string& id);

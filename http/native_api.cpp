@@ -9,11 +9,46 @@
 #include "storage/db.hpp"
 
 #include <cmath>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 
 namespace reel::http {
 
 namespace {
+
+/// Rendered video models by id, each with the record version and
+/// placement it was made from; bounded (cleared when full).
+class render_cache {
+public:
+  std::optional<std::string> find(const std::string& id, uint64_t version,
+                                  const std::string& placed) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = entries_.find(id);
+    if (i == entries_.end() || i->second.version != version
+        || i->second.placed != placed)
+      return std::nullopt;
+    return i->second.body;
+  }
+  void keep(const std::string& id, uint64_t version, const std::string& placed,
+            const std::string& body) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (entries_.size() >= 4096)
+      entries_.clear();
+    entries_[id] = entry{version, placed, body};
+  }
+
+private:
+  struct entry {
+    uint64_t version;
+    std::string placed;
+    std::string body;
+  };
+  std::mutex mtx_;
+  std::unordered_map<std::string, entry> entries_;
+};
+
+render_cache rendered;
 
 /// The scopes a personal access token may be limited to.
 nlohmann::ordered_json webhook_json(const webhook_record& w, bool secret) {
@@ -192,19 +227,34 @@ void add_native_api(router& r, node& n) {
           if (!who)
             return;
           std::string id = req.matches[1];
-          auto v = is_uuid(id) ? n.get_video(who->admin ? "" : who->tenant, id)
+          uint64_t version = 0;
+          auto v = is_uuid(id) ? n.get_video(who->admin ? "" : who->tenant, id,
+                                             &version)
                                : caf::expected<video_record>{make_error(
                                  ec::not_found, "video " + id + " not found")};
           if (!v) {
             render_error(d, v.error(), res);
             return;
           }
-          auto j = native_video(*v, n.config().public_url);
+          // The model is made once per stored version of the record (and
+          // placement): a read of an unchanged video sends the same bytes.
           auto where = n.placement(v->id);
+          std::string placed;
+          for (auto& w : where)
+            placed += w + ",";
+          if (auto body = rendered.find(id, version, placed)) {
+            res.status = 200;
+            res.set_content(*body, "application/json");
+            return;
+          }
+          auto j = native_video(*v, n.config().public_url);
           j["placement"] = {{"owner", where.empty() ? nlohmann::ordered_json(nullptr)
                                                     : nlohmann::ordered_json(where.front())},
                             {"nodes", where}};
-          reply_json(res, 200, j);
+          auto body = j.dump();
+          rendered.keep(id, version, placed, body);
+          res.status = 200;
+          res.set_content(std::move(body), "application/json");
         });
 
   r.del(R"(/v1/videos/([^/]+))", "videos.delete",

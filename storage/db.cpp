@@ -132,12 +132,15 @@ caf::error db::delete_video(const video_record& v) {
   return to_error(db_->Write(synced(), &batch));
 }
 
-caf::expected<std::optional<video_record>> db::get_video(const std::string& id) {
+caf::expected<std::optional<video_record>> db::get_video(const std::string& id,
+                                                         uint64_t* version) {
   auto raw = get(cf::videos, keys::video(id));
   if (!raw)
     return raw.error();
   if (!*raw)
     return std::optional<video_record>{};
+  if (version)
+    *version = std::hash<std::string>{}(**raw);
   // Decoding a record's JSON is most of a read's cost: the last decoded
   // form of each video is kept with the bytes it came from, and used while
   // the stored bytes are the same (so a read never sees an old record).

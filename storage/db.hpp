@@ -57,7 +57,10 @@ public:
   caf::error put_video(const video_record& v);
   /// Removes a video record and its index entry atomically.
   caf::error delete_video(const video_record& v);
-  caf::expected<std::optional<video_record>> get_video(const std::string& id);
+  /// `version`, when given, is set to a digest of the stored bytes: equal
+  /// versions mean the same record (for caches of what is made from it).
+  caf::expected<std::optional<video_record>> get_video(const std::string& id,
+                                                       uint64_t* version = nullptr);
 
   /// Approximate on-disk size of the store, in bytes.
   int64_t size_bytes();

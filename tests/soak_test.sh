@@ -2,10 +2,10 @@
 # kill -9 at random moments over a soak of repeated uploads: after the last
 # restart every accepted video ends ready or failed with a reason, RocksDB
 # opens cleanly, and after `reelctl gc` no blob is left without a record.
-# Usage: soak_test.sh BUILD_DIR [KILLS] (default $REEL_SOAK_KILLS or 20)
+# Usage: soak_test.sh BUILD_DIR [KILLS] (default $REEL_SOAK_KILLS or 50)
 set -euo pipefail
 build=$1
-kills=${2:-${REEL_SOAK_KILLS:-20}}
+kills=${2:-${REEL_SOAK_KILLS:-50}}
 key=sk-soak-test
 source "$(dirname "$0")/lib.sh"
 opts=(--workers 2)

@@ -55,8 +55,16 @@ for id in $(sort -u "$accepted"); do
 done
 # Nothing left over: gc, then every blob directory belongs to a record.
 REEL_SERVER="$base" REEL_KEY="$key" "$build/reelctl" gc --older-than 0 >/dev/null
-ids=$(curl -sf -H "Authorization: Bearer $key" "$base/v1/videos?limit=100" |
-  python3 -c 'import json,sys; print("\n".join(v["id"] for v in json.load(sys.stdin)["data"]))')
+ids=""
+offset=0
+while :; do # every page of the list
+  page=$(curl -sf -H "Authorization: Bearer $key" "$base/v1/videos?limit=100&offset=$offset" |
+    python3 -c 'import json,sys; print("\n".join(v["id"] for v in json.load(sys.stdin)["data"]))')
+  [ -n "$page" ] || break
+  ids+="$page"$'\n'
+  offset=$((offset + 100))
+done
+echo "videos: $(grep -c . <<<"$ids")"
 for dir in sources work media; do
   for d in "$work/data/$dir"/*; do
     [ -e "$d" ] || continue

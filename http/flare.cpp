@@ -69,7 +69,8 @@ bool valid_key(const std::string& k) {
 }
 
 const char* upload_status_of(const video_record& v) {
-  if (v.state == states::created)
+  // A created video whose file is all in is about to be processed.
+  if (v.state == states::created && !upload_complete(v.upload))
     return "uploading";
   if (v.state == states::ready)
     return "ready";

@@ -24,9 +24,9 @@ kill "$NODE_PID"; wait "$NODE_PID" 2>/dev/null || true
 
 echo "(2) two nodes, cores 0 and 1..."
 c1=$(free_port); c2=$(free_port)
-start_node a taskset -c 0 -- --workers 1 --cluster-listen "127.0.0.1:$c1" --replicas 1
+start_node a taskset -c 0 -- --workers 1 --cluster-listen "127.0.0.1:$c1" --cluster-secret bench-scale-cluster-secret --replicas 1
 url_a=$NODE_URL
-start_node b taskset -c 1 -- --workers 1 --cluster-listen "127.0.0.1:$c2" --join "127.0.0.1:$c1" --replicas 1
+start_node b taskset -c 1 -- --workers 1 --cluster-listen "127.0.0.1:$c2" --cluster-secret bench-scale-cluster-secret --join "127.0.0.1:$c1" --replicas 1
 for _ in $(seq 1 100); do
   n=$(curl -sf -H "Authorization: Bearer sk-bench" "$url_a/v1/admin/nodes" |
     python3 -c 'import json,sys; print(sum(m["state"]=="up" for m in json.load(sys.stdin)["data"]))')

@@ -21,6 +21,8 @@ namespace reel {
 
 namespace {
 
+constexpr size_t min_cluster_secret = 16;
+
 using setter = std::function<caf::error(node_config&, const std::string&)>;
 
 caf::error bad(const std::string& name, const std::string& why) {
@@ -89,6 +91,21 @@ const std::map<std::string, setter>& setters() {
     {"bootstrap-key", [](node_config& c, const std::string& v) { c.bootstrap_key = v; return caf::error{}; }},
     {"cluster-listen", [](node_config& c, const std::string& v) { c.cluster_listen = v; return caf::error{}; }},
     {"cluster-secret", [](node_config& c, const std::string& v) { c.cluster_secret = v; return caf::error{}; }},
+    {"cluster-secret-file",
+     [](node_config& c, const std::string& v) {
+       std::ifstream in{v, std::ios::binary};
+       if (!in)
+         return bad("cluster-secret-file", "cannot read " + v);
+       std::string text((std::istreambuf_iterator<char>(in)),
+                        std::istreambuf_iterator<char>());
+       if (text.size() > 4096)
+         return bad("cluster-secret-file", v + " is larger than 4096 bytes");
+       // A trailing newline (echo secret > file) is not part of it.
+       while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+         text.pop_back();
+       c.cluster_secret = std::move(text);
+       return caf::error{};
+     }},
     {"replicas",
      [](node_config& c, const std::string& v) {
        if (auto err = to_number("replicas", v, c.replicas))
@@ -358,9 +375,13 @@ std::string node_usage() {
                            one's member actor here (CAF middleman)
   --join HOST:PORT         join the cluster through this member (repeatable;
                            any one member is enough)
-  --cluster-secret S       shared by all nodes; authenticates blob transfers
-                           and signs api.video tokens
-                           (default reel-cluster: set your own)
+  --cluster-secret S       the same on every node of a cluster; required with
+                           --cluster-listen (at least 16 characters). Members
+                           prove they hold it (certificates signed by a CA
+                           derived from it, TLS both ways); it also keys
+                           tokens and secrets at rest. See docs/security.md
+  --cluster-secret-file F  read the cluster secret from file F instead
+                           (a trailing newline is dropped)
   --replicas R             copies of each video's media (default 2)
   --help                   print this text
 )";
@@ -407,6 +428,17 @@ caf::expected<node_config> parse_node_config(int argc, char** argv) {
     for (auto& j : cfg.join)
       if (auto err = parse_host_port(j, host, port))
         return make_error(ec::invalid_argument, "--join: " + message_of(err));
+    // No built-in secret: a default would admit anyone who read the docs.
+    if (cfg.cluster_secret.empty())
+      return make_error(ec::invalid_argument,
+                        "--cluster-listen needs --cluster-secret or "
+                        "--cluster-secret-file: every node of a cluster is "
+                        "started with the same secret (there is no default)");
+    if (cfg.cluster_secret.size() < min_cluster_secret)
+      return make_error(ec::invalid_argument,
+                        "--cluster-secret: at least "
+                          + std::to_string(min_cluster_secret)
+                          + " characters (e.g. openssl rand -hex 32)");
   }
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     return make_error(ec::invalid_argument, cfg.tls_cert.empty()

@@ -39,9 +39,10 @@ struct node_config {
   std::string cluster_listen;
   /// Members to join through (any one is enough).
   std::vector<std::string> join;
-  /// Shared by every node of a cluster: authenticates the data plane.
-  /// Default: "reel-cluster" (set your own outside a test bed).
-  std::string cluster_secret = "reel-cluster";
+  /// Shared by every node of a cluster (--cluster-secret or
+  /// --cluster-secret-file): members prove they hold it, and it keys tokens
+  /// and secrets at rest. Required with cluster_listen. Default: empty.
+  std::string cluster_secret;
   /// Copies of every video's media (owner included). Default: 2.
   int replicas = 2;
   /// Largest accepted upload. Default: 20 GiB.

@@ -12,6 +12,9 @@ using namespace reel::test;
 
 namespace {
 
+/// Every node of a test cluster holds it.
+const std::string secret = "cluster-process-test-secret";
+
 const std::string& clips() {
   static std::string dir = temp_dir("cluster-clips");
   return dir;
@@ -45,7 +48,8 @@ struct cluster {
     std::vector<std::string> a{"--node-id", "n" + std::to_string(i),
                                "--cluster-listen",
                                "127.0.0.1:" + std::to_string(cluster_ports[i]),
-                               "--workers", "1"};
+                               "--workers", "1", "--cluster-secret",
+                               secret};
     for (size_t j = 0; j < cluster_ports.size(); ++j)
       if (static_cast<int>(j) != i) {
         a.push_back("--join");

@@ -150,6 +150,9 @@ using member_actor = caf::typed_actor<
   caf::replies_to<caf::join_atom, member_info>::with<std::vector<member_info>>,
   // Gossip: a member's latest own view of itself (load, disk, draining).
   caf::reacts_to<caf::update_atom, member_info>,
+  // The members another member knows (after a join, and now and then):
+  // this node dials those it should (one connection per pair).
+  caf::reacts_to<members_atom, std::vector<member_info>>,
   // Every member as this node sees it.
   caf::replies_to<caf::get_atom, members_atom>::with<std::vector<member_info>>,
   // Records replicated to every node: videos, deletions, and the rows of
@@ -165,7 +168,11 @@ using member_actor = caf::typed_actor<
                   std::string>::with<video_record>,
   caf::replies_to<view_atom, std::string>::with<int64_t>,
   caf::replies_to<retry_atom, std::string, std::string>::with<video_record>,
-  // Runs a task on this node (segment-parallel transcoding).
+  // A client deletes a video: (tenant or "" for admins, id), done by its
+  // owner, which tells every node.
+  caf::replies_to<caf::delete_atom, std::string, std::string>::with<caf::ok_atom>,
+  // Runs a task on this node (segment-parallel transcoding): from a peer,
+  // only chunks, checked (actors/wire.hpp) before they are queued.
   caf::replies_to<submit_atom, task>::with<task_result>,
   // Sets or clears a node's draining state (forwarded to that node).
   caf::replies_to<drain_atom, std::string, bool>::with<member_info>,

@@ -10,6 +10,11 @@
 #include "storage/db.hpp"
 
 #include <functional>
+#include <memory>
+
+namespace reel::cluster {
+class link_security;
+}
 
 namespace caf {
 class local_actor;
@@ -31,6 +36,9 @@ struct node_context {
   cluster_view* view = nullptr;     // this node and the others
   member_actor member;              // null without a cluster
   replicator_actor replicator;      // null without a cluster
+  // TLS of the data plane (this node's certificate, the cluster CA); null
+  // without a cluster.
+  std::shared_ptr<cluster::link_security> link;
   webhook_actor webhooks;           // delivers events
   packager_factory make_packager = spawn_packager; // tests put a mock here
 };

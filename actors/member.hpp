@@ -3,6 +3,8 @@
 #include "actors/actors.hpp"
 #include "actors/context.hpp"
 
+#include <caf/node_id.hpp>
+
 #include <map>
 #include <set>
 #include <string>
@@ -19,9 +21,14 @@ struct member_state {
   member_info me;
   std::map<std::string, member_info> known;  // the other nodes, by id
   std::map<std::string, member_actor> peers; // connected ones
+  // The CAF node each member speaks from, bound when it joined here or
+  // when this node connected to it: a message from that node speaks for
+  // that member, and for no other.
+  std::map<std::string, caf::node_id> node_of;
   std::set<std::string> connecting;          // "host:port" under way
   std::vector<std::pair<std::string, uint16_t>> seeds; // --join
   int64_t last_disk_scan_ms = 0;
+  uint64_t ticks = 0;
   // Until a node has met the cluster (or waited a moment for it), it does
   // not tell the video manager that it is alone: it would take every
   // unfinished video over after a whole-cluster restart.

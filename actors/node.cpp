@@ -6,8 +6,10 @@
 #include "actors/replicator.hpp"
 #include "actors/scheduler.hpp"
 #include "cluster/data_plane.hpp"
+#include "cluster/pki.hpp"
 #include "actors/video_manager.hpp"
 #include "actors/webhooks.hpp"
+#include "actors/worker.hpp"
 #include "ops/log.hpp"
 #include "ops/util.hpp"
 #include "storage/blob_store.hpp"
@@ -16,6 +18,7 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -36,14 +39,24 @@ namespace {
 /// The one configuration class of the actor system: every message type.
 class reel_actor_config : public caf::actor_system_config {
 public:
-  reel_actor_config(int threads, bool clustered) {
+  /// `creds`: the node's cluster credentials (in a cluster), which make
+  /// CAF speak TLS with certificates checked both ways.
+  reel_actor_config(int threads, const cluster::credentials* creds) {
     add_message_types<caf::id_block::reel>();
     add_message_type<std::vector<reel::video_record>>("std::vector<video_record>");
     set("scheduler.max-threads", threads);
     set("logger.verbosity", caf::atom("quiet"));
     set("logger.console", caf::atom("none"));
-    if (clustered) {
+    if (creds) {
       load<caf::io::middleman>();
+      load<caf::openssl::manager>();
+      // With a certificate, libcaf_openssl requires one from every peer
+      // (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT) and checks it
+      // against the CA file; without one it would fall back to an
+      // anonymous cipher that authenticates nobody.
+      openssl_certificate = creds->cert_file;
+      openssl_key = creds->key_file;
+      openssl_cafile = creds->ca_file;
       // A hung peer sends no down message by itself: heartbeats make a
       // stopped node "down" within about two seconds.
       set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(250)});
@@ -62,6 +75,7 @@ struct node::impl {
   std::unique_ptr<blob_store> blobs;
   std::unique_ptr<cluster_view> view;
   std::unique_ptr<cluster::blob_server> data_plane;
+  std::optional<cluster::credentials> creds; // in a cluster
   std::unique_ptr<reel_actor_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   scheduler_ops_actor scheduler;
@@ -176,18 +190,32 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
     if (auto err = parse_host_port(cfg_.cluster_listen, me.cluster_host,
                                    me.cluster_port))
       return err;
+    // Membership is earned: this node's certificate, signed by the CA
+    // every holder of the cluster secret derives (cluster/pki.hpp).
+    auto creds = cluster::issue_credentials(cfg_.cluster_secret, me.node_id,
+                                            cfg_.data_dir + "/cluster");
+    if (!creds)
+      return creds.error();
+    d.creds = *creds;
+    auto link = cluster::link_security::load(*creds);
+    if (!link)
+      return link.error();
+    d.ctx.link = *link;
     d.data_plane = std::make_unique<cluster::blob_server>(cfg_.data_dir,
-                                                          cfg_.cluster_secret);
+                                                          d.ctx.link);
     if (auto err = d.data_plane->start(me.cluster_host, 0))
       return err;
     me.data_port = d.data_plane->port();
   }
   d.view = std::make_unique<cluster_view>(me, static_cast<size_t>(cfg_.replicas));
   d.ctx.view = d.view.get();
-  d.cfg = std::make_unique<reel_actor_config>(4, clustered);
+  d.cfg = std::make_unique<reel_actor_config>(4, d.creds ? &*d.creds
+                                                          : nullptr);
   d.sys = std::make_unique<caf::actor_system>(*d.cfg);
   d.scheduler = d.sys->spawn(
-    scheduler, scheduler_config{cfg_.workers, cfg_.cluster_secret});
+    scheduler,
+    scheduler_config{cfg_.workers,
+                     worker_config{d.blobs.get(), d.view.get(), d.ctx.link}});
   if (clustered)
     d.ctx.replicator = d.sys->spawn<caf::detached>(replicator, &d.ctx);
   d.ctx.webhooks = d.sys->spawn<caf::detached>(webhook_dispatcher, &d.ctx);
@@ -203,8 +231,8 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
     }
     d.ctx.member = d.sys->spawn(member, &d.ctx, d.manager, d.scheduler, me,
                                 std::move(seeds));
-    auto published = d.sys->middleman().publish(d.ctx.member, me.cluster_port,
-                                                me.cluster_host.c_str(), true);
+    auto published = caf::openssl::publish(d.ctx.member, me.cluster_port,
+                                           me.cluster_host.c_str(), true);
     if (!published)
       return make_error(ec::unavailable,
                         "cannot listen for the cluster on "
@@ -212,7 +240,9 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
                           + d.sys->render(published.error()));
     log::info("cluster.listening",
               {{"cluster", cfg_.cluster_listen},
-               {"data_port", std::to_string(me.data_port)}});
+               {"data_port", std::to_string(me.data_port)},
+               {"tls", "mutual"},
+               {"ca", cluster::ca_fingerprint(cfg_.cluster_secret).substr(0, 16)}});
   }
   return n;
 }
@@ -605,8 +635,13 @@ caf::expected<video_page> node::list_videos(const std::string& tenant,
 
 caf::error node::delete_video(const std::string& tenant,
                               const std::string& id) {
-  auto r = impl_->ask<caf::ok_atom>(impl_->manager, caf::delete_atom::value,
-                                    tenant, id);
+  // In a cluster the owner deletes it (the single writer of its record)
+  // and tells every node.
+  auto r = impl_->ctx.member
+             ? impl_->ask<caf::ok_atom>(impl_->ctx.member,
+                                        caf::delete_atom::value, tenant, id)
+             : impl_->ask<caf::ok_atom>(impl_->manager,
+                                        caf::delete_atom::value, tenant, id);
   return r ? caf::error{} : r.error();
 }
 

@@ -16,11 +16,14 @@ namespace reel {
 namespace {
 
 caf::error fetch_one(node_context* ctx, const fetch_item& item) {
-  auto dest = ctx->blobs->root() + "/" + item.rel;
+  auto ref = cluster::ref_of(item.rel);
+  if (!ref)
+    return make_error(ec::invalid_argument, "not a blob: " + item.rel);
+  auto dest = ctx->blobs->root() + "/" + cluster::relative_path(*ref);
   caf::error last = make_error(ec::not_found, item.rel + ": no node to fetch from");
   for (auto& o : item.origins) {
-    auto r = cluster::fetch_blob(o.host, o.port, ctx->config.cluster_secret,
-                                 item.rel, dest, item.sha256);
+    auto r = cluster::fetch_blob({o.node_id, o.host, o.port}, *ctx->link,
+                                 *ref, dest, item.sha256);
     if (r) {
       log::debug("blob.fetched", {{"path", item.rel}, {"from", o.node_id}});
       return {};

@@ -19,8 +19,8 @@ namespace {
 using self_ptr = scheduler_ops_actor::stateful_pointer<scheduler_state>;
 
 worker_actor spawn_worker(self_ptr self) {
-  auto w = self->spawn<caf::detached + caf::linked>(
-    worker, worker_config{self->state.cfg.cluster_secret});
+  auto w =
+      self->spawn<caf::detached + caf::linked>(worker, self->state.cfg.worker);
   self->state.workers.push_back(w.address());
   return w;
 }
@@ -28,9 +28,9 @@ worker_actor spawn_worker(self_ptr self) {
 void update_gauges(self_ptr self) {
   auto& m = metrics();
   m.scheduler_tasks.Add({{"state", "queued"}})
-    .Set(static_cast<double>(self->state.queue.size()));
+      .Set(static_cast<double>(self->state.queue.size()));
   m.scheduler_tasks.Add({{"state", "running"}})
-    .Set(static_cast<double>(self->state.running.size()));
+      .Set(static_cast<double>(self->state.running.size()));
 }
 
 using pending = scheduler_state::pending;
@@ -55,46 +55,51 @@ bool must_wait(self_ptr self, const pending& p) {
   if (p.requeued)
     return false;
   for (auto& [seq, a] : self->state.running)
-    if (a.job.t.video_id == p.t.video_id && a.job.t.kind == p.t.kind
-        && a.job.t.index == p.t.index)
+    if (a.job.t.video_id == p.t.video_id && a.job.t.kind == p.t.kind &&
+        a.job.t.index == p.t.index)
       return true;
   return false;
 }
 
 task_info info_of(const pending& p, const char* state, int64_t started_ms = 0) {
-  return task_info{p.seq,       p.t.video_id, p.t.kind,  p.t.index,
-                   p.t.priority, state,       p.queued_ms, started_ms};
+  return task_info{p.seq,        p.t.video_id, p.t.kind,    p.t.index,
+                   p.t.priority, state,        p.queued_ms, started_ms};
 }
 
 /// Points the outputs of a requeued task's run at private names (the
 /// given-up worker may still write the usual ones); answers where each
 /// goes when the run succeeds. Probes write nothing; assemble tasks are
 /// never requeued.
-moves_t privatize(task& t, const std::string& tag) {
+moves_t privatize(const blob_store* blobs, task& t, const std::string& tag) {
   moves_t moves;
-  auto mine = [&](std::string& path) {
-    auto own = path + ".requeued-" + tag;
-    moves.emplace_back(own, path);
-    path = own;
+  if (!blobs)
+    return moves;
+  auto usual = files_of(*blobs, t);
+  t.output_tag = ".requeued-" + tag;
+  auto own = files_of(*blobs, t);
+  if (!usual || !own)
+    return moves; // the worker refuses the task with the reason
+  auto pair = [&](const std::string& a, const std::string& b) {
+    moves.emplace_back(a, b);
   };
   switch (t.kind) {
-    case task_kind::chunk:
-      for (auto& out : t.chunk.outputs)
-        mine(out);
-      break;
-    case task_kind::audio:
-      mine(t.audio_output);
-      break;
-    case task_kind::images:
-    case task_kind::storyboard:
-      mine(t.images_dir);
-      break;
-    case task_kind::import:
-      mine(t.source);
-      break;
-    case task_kind::probe:
-    case task_kind::assemble:
-      break;
+  case task_kind::chunk:
+    for (size_t i = 0; i < own->outputs.size(); ++i)
+      pair(own->outputs[i], usual->outputs[i]);
+    break;
+  case task_kind::audio:
+    pair(own->audio, usual->audio);
+    break;
+  case task_kind::images:
+  case task_kind::storyboard:
+    pair(own->images_dir, usual->images_dir);
+    break;
+  case task_kind::import:
+    pair(own->source, usual->source);
+    break;
+  case task_kind::probe:
+  case task_kind::assemble:
+    break;
   }
   return moves;
 }
@@ -124,8 +129,8 @@ caf::error commit(const moves_t& moves) {
       fs::rename(from, to, err);
     }
     if (err)
-      return make_error(ec::storage_error, "cannot move " + from
-                                             + " into place: " + err.message());
+      return make_error(ec::storage_error, "cannot move " + from +
+                                               " into place: " + err.message());
   }
   return {};
 }
@@ -155,69 +160,70 @@ void run(self_ptr self, pending job, worker_actor w) {
   auto t = job.t;
   moves_t moves;
   if (job.requeued)
-    moves = privatize(t, std::to_string(seq) + "-"
-                           + std::to_string(++st.private_runs));
-  st.running[seq] = scheduler_state::active{std::move(job), w, now_ms(),
-                                            std::move(moves)};
+    moves = privatize(st.cfg.worker.blobs, t,
+                      std::to_string(seq) + "-" +
+                          std::to_string(++st.private_runs));
+  st.running[seq] =
+      scheduler_state::active{std::move(job), w, now_ms(), std::move(moves)};
   self->request(w, caf::infinite, run_atom::value, std::move(t))
-    .then(
-      [self, w, seq](task_result& r) {
-        auto& st = self->state;
-        metrics().tasks_run.Add({{"kind", to_string(r.kind)}}).Increment();
-        if (st.given_up.erase(w.address()) > 0) {
-          retire(self, w); // an operator requeued its task: ignored
-          dispatch(self);
-          return;
-        }
-        st.idle.push_back(w);
-        auto i = st.running.find(seq);
-        if (i != st.running.end()) {
-          auto a = std::move(i->second);
-          st.running.erase(i);
-          if (!r.error.empty())
+      .then(
+          [self, w, seq](task_result& r) {
+            auto& st = self->state;
+            metrics().tasks_run.Add({{"kind", to_string(r.kind)}}).Increment();
+            if (st.given_up.erase(w.address()) > 0) {
+              retire(self, w); // an operator requeued its task: ignored
+              dispatch(self);
+              return;
+            }
+            st.idle.push_back(w);
+            auto i = st.running.find(seq);
+            if (i != st.running.end()) {
+              auto a = std::move(i->second);
+              st.running.erase(i);
+              if (!r.error.empty())
+                discard(a.moves);
+              else if (auto err = commit(a.moves))
+                r.error = message_of(err);
+              a.job.rp.deliver(std::move(r));
+            }
+            dispatch(self);
+          },
+          [self, w, seq](caf::error& err) {
+            auto& st = self->state;
+            if (st.given_up.erase(w.address()) > 0) {
+              dispatch(self); // replaced already; its task runs elsewhere
+              return;
+            }
+            // The worker died under this task: replace it and run the task
+            // once more before calling it failed.
+            st.idle.push_back(spawn_worker(self));
+            auto i = st.running.find(seq);
+            if (i == st.running.end()) {
+              dispatch(self);
+              return;
+            }
+            auto a = std::move(i->second);
+            st.running.erase(i);
             discard(a.moves);
-          else if (auto err = commit(a.moves))
-            r.error = message_of(err);
-          a.job.rp.deliver(std::move(r));
-        }
-        dispatch(self);
-      },
-      [self, w, seq](caf::error& err) {
-        auto& st = self->state;
-        if (st.given_up.erase(w.address()) > 0) {
-          dispatch(self); // replaced already; its task runs elsewhere
-          return;
-        }
-        // The worker died under this task: replace it and run the task
-        // once more before calling it failed.
-        st.idle.push_back(spawn_worker(self));
-        auto i = st.running.find(seq);
-        if (i == st.running.end()) {
-          dispatch(self);
-          return;
-        }
-        auto a = std::move(i->second);
-        st.running.erase(i);
-        discard(a.moves);
-        auto& job = a.job;
-        log::error("worker.lost", {{"video", job.t.video_id},
-                                   {"kind", to_string(job.t.kind)},
-                                   {"error", message_of(err)}});
-        if (++job.attempts < 2) {
-          metrics().task_retries.Increment();
-          job.queued_ms = now_ms();
-          st.queue.push_back(std::move(job));
-        } else {
-          task_result r;
-          r.id = job.t.id;
-          r.video_id = job.t.video_id;
-          r.kind = job.t.kind;
-          r.index = job.t.index;
-          r.error = "worker failed twice: " + message_of(err);
-          job.rp.deliver(std::move(r));
-        }
-        dispatch(self);
-      });
+            auto& job = a.job;
+            log::error("worker.lost", {{"video", job.t.video_id},
+                                       {"kind", to_string(job.t.kind)},
+                                       {"error", message_of(err)}});
+            if (++job.attempts < 2) {
+              metrics().task_retries.Increment();
+              job.queued_ms = now_ms();
+              st.queue.push_back(std::move(job));
+            } else {
+              task_result r;
+              r.id = job.t.id;
+              r.video_id = job.t.video_id;
+              r.kind = job.t.kind;
+              r.index = job.t.index;
+              r.error = "worker failed twice: " + message_of(err);
+              job.rp.deliver(std::move(r));
+            }
+            dispatch(self);
+          });
 }
 
 void dispatch(self_ptr self) {
@@ -225,8 +231,8 @@ void dispatch(self_ptr self) {
   while (!st.idle.empty()) {
     auto best = st.queue.end();
     for (auto i = st.queue.begin(); i != st.queue.end(); ++i)
-      if (!must_wait(self, *i)
-          && (best == st.queue.end() || served_before(*i, *best)))
+      if (!must_wait(self, *i) &&
+          (best == st.queue.end() || served_before(*i, *best)))
         best = i;
     if (best == st.queue.end())
       break;
@@ -257,109 +263,110 @@ scheduler(scheduler_ops_actor::stateful_pointer<scheduler_state> self,
   for (int i = 0; i < cfg.workers; ++i)
     self->state.idle.push_back(spawn_worker(self));
   return {
-    [self](submit_atom, task& t) -> caf::result<task_result> {
-      auto rp = self->make_response_promise<task_result>();
-      pending p{std::move(t), rp, ++self->state.next_seq};
-      p.queued_ms = now_ms();
-      self->state.queue.push_back(std::move(p));
-      dispatch(self);
-      return rp;
-    },
-    [self](stats_atom) -> caf::result<int64_t, int64_t> {
-      return {static_cast<int64_t>(self->state.queue.size()),
-              static_cast<int64_t>(self->state.running.size())};
-    },
-    [self](caf::delete_atom, const std::string& video_id) {
-      auto& q = self->state.queue;
-      // Kept tasks first, in order; the video's after them, intact.
-      auto gone = std::stable_partition(q.begin(), q.end(), [&](auto& p) {
-        return p.t.video_id != video_id;
-      });
-      for (auto i = gone; i != q.end(); ++i) {
-        task_result r;
-        r.id = i->t.id;
-        r.video_id = video_id;
-        r.kind = i->t.kind;
-        r.error = "cancelled: the video was deleted";
-        i->rp.deliver(std::move(r));
-      }
-      q.erase(gone, q.end());
-      update_gauges(self);
-    },
-    [self](list_atom) -> caf::result<std::vector<task_info>> {
-      auto& st = self->state;
-      std::vector<task_info> out;
-      for (auto& [seq, a] : st.running)
-        out.push_back(info_of(a.job, "running", a.started_ms));
-      std::vector<const pending*> queued;
-      for (auto& p : st.queue)
-        queued.push_back(&p);
-      std::sort(queued.begin(), queued.end(),
-                [](auto* a, auto* b) { return served_before(*a, *b); });
-      for (auto* p : queued)
-        out.push_back(info_of(*p, "queued"));
-      return out;
-    },
-    [self](cancel_atom, uint64_t id) -> caf::result<task_info> {
-      auto& st = self->state;
-      auto n = std::to_string(id);
-      if (st.running.count(id) > 0)
-        return make_error(ec::conflict, "task " + n
-                                          + " is running: requeue it instead");
-      auto i = std::find_if(st.queue.begin(), st.queue.end(),
-                            [id](auto& p) { return p.seq == id; });
-      if (i == st.queue.end())
-        return make_error(ec::not_found, "no task " + n + " on this node");
-      auto job = std::move(*i);
-      st.queue.erase(i);
-      log::info("task.cancelled", {{"task", n},
-                                   {"video", job.t.video_id},
-                                   {"kind", to_string(job.t.kind)}});
-      task_result r;
-      r.id = job.t.id;
-      r.video_id = job.t.video_id;
-      r.kind = job.t.kind;
-      r.index = job.t.index;
-      r.error = "cancelled by an operator";
-      job.rp.deliver(std::move(r));
-      update_gauges(self);
-      return info_of(job, "cancelled");
-    },
-    [self](requeue_atom, uint64_t id) -> caf::result<task_info> {
-      auto& st = self->state;
-      auto n = std::to_string(id);
-      auto i = st.running.find(id);
-      if (i == st.running.end()) {
-        bool queued = std::any_of(st.queue.begin(), st.queue.end(),
-                                  [id](auto& p) { return p.seq == id; });
-        if (queued)
+      [self](submit_atom, task& t) -> caf::result<task_result> {
+        auto rp = self->make_response_promise<task_result>();
+        pending p{std::move(t), rp, ++self->state.next_seq};
+        p.queued_ms = now_ms();
+        self->state.queue.push_back(std::move(p));
+        dispatch(self);
+        return rp;
+      },
+      [self](stats_atom) -> caf::result<int64_t, int64_t> {
+        return {static_cast<int64_t>(self->state.queue.size()),
+                static_cast<int64_t>(self->state.running.size())};
+      },
+      [self](caf::delete_atom, const std::string& video_id) {
+        auto& q = self->state.queue;
+        // Kept tasks first, in order; the video's after them, intact.
+        auto gone = std::stable_partition(q.begin(), q.end(), [&](auto& p) {
+          return p.t.video_id != video_id;
+        });
+        for (auto i = gone; i != q.end(); ++i) {
+          task_result r;
+          r.id = i->t.id;
+          r.video_id = video_id;
+          r.kind = i->t.kind;
+          r.error = "cancelled: the video was deleted";
+          i->rp.deliver(std::move(r));
+        }
+        q.erase(gone, q.end());
+        update_gauges(self);
+      },
+      [self](list_atom) -> caf::result<std::vector<task_info>> {
+        auto& st = self->state;
+        std::vector<task_info> out;
+        for (auto& [seq, a] : st.running)
+          out.push_back(info_of(a.job, "running", a.started_ms));
+        std::vector<const pending*> queued;
+        for (auto& p : st.queue)
+          queued.push_back(&p);
+        std::sort(queued.begin(), queued.end(),
+                  [](auto* a, auto* b) { return served_before(*a, *b); });
+        for (auto* p : queued)
+          out.push_back(info_of(*p, "queued"));
+        return out;
+      },
+      [self](cancel_atom, uint64_t id) -> caf::result<task_info> {
+        auto& st = self->state;
+        auto n = std::to_string(id);
+        if (st.running.count(id) > 0)
           return make_error(ec::conflict,
-                            "task " + n + " is queued, not running");
-        return make_error(ec::not_found, "no task " + n + " on this node");
-      }
-      if (i->second.job.t.kind == task_kind::assemble)
-        return make_error(ec::conflict, "task " + n
-                                          + " joins an upload's parts and "
-                                            "cannot run twice at once");
-      auto a = std::move(i->second);
-      st.running.erase(i);
-      // Its worker cannot be interrupted: it is left to finish (its
-      // result ignored) and a new one takes its place.
-      st.given_up.insert(a.worker.address());
-      st.idle.push_back(spawn_worker(self));
-      auto& job = a.job;
-      job.requeued = true;
-      job.queued_ms = now_ms();
-      log::warn("task.requeued",
-                {{"task", n},
-                 {"video", job.t.video_id},
-                 {"kind", to_string(job.t.kind)},
-                 {"ran_s", std::to_string((now_ms() - a.started_ms) / 1000)}});
-      auto info = info_of(job, "queued");
-      st.queue.push_back(std::move(job));
-      dispatch(self);
-      return info;
-    },
+                            "task " + n + " is running: requeue it instead");
+        auto i = std::find_if(st.queue.begin(), st.queue.end(),
+                              [id](auto& p) { return p.seq == id; });
+        if (i == st.queue.end())
+          return make_error(ec::not_found, "no task " + n + " on this node");
+        auto job = std::move(*i);
+        st.queue.erase(i);
+        log::info("task.cancelled", {{"task", n},
+                                     {"video", job.t.video_id},
+                                     {"kind", to_string(job.t.kind)}});
+        task_result r;
+        r.id = job.t.id;
+        r.video_id = job.t.video_id;
+        r.kind = job.t.kind;
+        r.index = job.t.index;
+        r.error = "cancelled by an operator";
+        job.rp.deliver(std::move(r));
+        update_gauges(self);
+        return info_of(job, "cancelled");
+      },
+      [self](requeue_atom, uint64_t id) -> caf::result<task_info> {
+        auto& st = self->state;
+        auto n = std::to_string(id);
+        auto i = st.running.find(id);
+        if (i == st.running.end()) {
+          bool queued = std::any_of(st.queue.begin(), st.queue.end(),
+                                    [id](auto& p) { return p.seq == id; });
+          if (queued)
+            return make_error(ec::conflict,
+                              "task " + n + " is queued, not running");
+          return make_error(ec::not_found, "no task " + n + " on this node");
+        }
+        if (i->second.job.t.kind == task_kind::assemble)
+          return make_error(ec::conflict, "task " + n +
+                                              " joins an upload's parts and "
+                                              "cannot run twice at once");
+        auto a = std::move(i->second);
+        st.running.erase(i);
+        // Its worker cannot be interrupted: it is left to finish (its
+        // result ignored) and a new one takes its place.
+        st.given_up.insert(a.worker.address());
+        st.idle.push_back(spawn_worker(self));
+        auto& job = a.job;
+        job.requeued = true;
+        job.queued_ms = now_ms();
+        log::warn(
+            "task.requeued",
+            {{"task", n},
+             {"video", job.t.video_id},
+             {"kind", to_string(job.t.kind)},
+             {"ran_s", std::to_string((now_ms() - a.started_ms) / 1000)}});
+        auto info = info_of(job, "queued");
+        st.queue.push_back(std::move(job));
+        dispatch(self);
+        return info;
+      },
   };
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/worker.hpp"
 
 #include <caf/actor_addr.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -17,8 +18,10 @@ namespace reel {
 struct scheduler_config {
   /// Workers to spawn (detached). Default: 1.
   int workers = 1;
-  /// Authenticates fetches of sources from other nodes. Default: empty.
-  std::string cluster_secret;
+  /// What each worker is given: the data directory (where every task's
+  /// files are derived, also for a requeued task's private outputs) and
+  /// the cluster. Required.
+  worker_config worker;
 };
 
 struct scheduler_state {

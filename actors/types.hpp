@@ -27,36 +27,44 @@ enum class task_kind : uint8_t {
 const char* to_string(task_kind k);
 
 /// One unit of work for a worker. Only the fields of its kind are set.
+///
+/// A task names a video and a part of it, never a file: every node derives
+/// the paths it reads and writes from these (files_of, actors/worker.hpp)
+/// under its own data directory. Only chunks ever run on another node; the
+/// fields marked "local" are left out of inspect(), so they never leave the
+/// node that made the task.
 struct task {
   uint64_t id = 0;
   std::string video_id;
   task_kind kind = task_kind::probe;
   int32_t index = 0;    // chunk index
   int32_t priority = 0; // higher runs first
-  std::string source;   // source file
-  codec::probe_result src;    // the probe (every kind but probe)
-  codec::chunk_job chunk;     // kind chunk
-  codec::clip_range clip;     // kinds audio and images
-  std::string audio_output;   // kind audio
-  std::string images_dir;     // kind images: poster.jpg, poster_thumb.jpg,
-                              // screenshots/N.jpg; kind storyboard:
-                              // sprite.jpg, sprite.vtt (from `source`, the
-                              // lowest rung's MP4)
-  // Where the source can be fetched from when it is not on the node that
-  // runs the task, and its digest.
-  blob_origin origin;
+  codec::probe_result src;        // the probe (every kind but probe)
+  codec::chunk part;              // kind chunk: its part of the timeline
+  std::vector<codec::rung> rungs; // kind chunk: the ladder
+  codec::encode_options options;  // kind chunk
+  codec::clip_range clip;         // kinds audio and images
+  // The source's digest, and a node that holds it, for a worker on a node
+  // that does not have it yet ("": none needed).
   std::string source_sha256;
+  std::string origin_node;
   std::string target_node; // the node to run it on ("": this one)
-  // Kind import: the URL, request headers ("Name: value"), bounds and the
-  // hosts or networks exempt from the private-address rule. Kind assemble:
-  // the part files, in order. Both write `source`.
+  // Local: kind storyboard, the media file (the lowest rung's MP4) it is
+  // made from.
+  std::string rendition;
+  // Local: kind import, the URL, request headers ("Name: value"), bounds
+  // and the hosts or networks exempt from the private-address rule.
   std::string url;
   std::vector<std::string> headers;
   int64_t max_bytes = 0;
   int32_t timeout_s = 0;
   std::vector<std::string> allow;
-  std::vector<std::string> inputs;
-  double poster_at_s = -1; // kind images: the poster's time (-1: choose)
+  // Local: kind assemble, the parts to join, in order.
+  std::vector<upload_part> parts;
+  double poster_at_s = -1; // local: kind images, the poster's time (-1: choose)
+  // Local: set by the scheduler for a requeued run, whose outputs go to
+  // names of their own first (files_of appends it).
+  std::string output_tag;
 };
 
 /// What the images task made.
@@ -86,7 +94,6 @@ struct task_result {
   codec::chunk_stats stats;     // kind chunk
   images_result images;          // kind images
   std::string node_id;           // the node that ran it
-  blob_origin outputs_at;        // where its output files can be fetched
   std::vector<std::string> output_sha256; // chunk: per rung output
   // Kinds import and assemble: the source written.
   int64_t bytes = 0;
@@ -257,18 +264,19 @@ typename Inspector::result_type inspect(Inspector& f, api_key_record& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task& x) {
+  // What a task may carry to another node: ids, numbers, the probe and the
+  // plan. The local fields (rendition, import, parts, poster time, output
+  // tag) are left out on purpose: see task.
   return f(caf::meta::type_name("task"), x.id, x.video_id, x.kind, x.index,
-           x.priority, x.source, x.src, x.chunk, x.clip, x.audio_output,
-           x.images_dir, x.origin, x.source_sha256, x.target_node, x.url,
-           x.headers, x.max_bytes, x.timeout_s, x.allow, x.inputs,
-           x.poster_at_s);
+           x.priority, x.src, x.part, x.rungs, x.options, x.clip,
+           x.source_sha256, x.origin_node, x.target_node);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_result& x) {
   return f(caf::meta::type_name("task_result"), x.id, x.video_id, x.kind,
            x.index, x.error, x.probe, x.stats, x.images, x.node_id,
-           x.outputs_at, x.output_sha256, x.bytes, x.sha256, x.filename);
+           x.output_sha256, x.bytes, x.sha256, x.filename);
 }
 
 template <class Inspector>

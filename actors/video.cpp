@@ -28,17 +28,15 @@ constexpr int32_t audio_boost = 2;
 constexpr int32_t images_boost = -1;
 
 std::string chunk_file(self_ptr self, int chunk, const codec::rung& r) {
-  char name[64];
-  std::snprintf(name, sizeof(name), "/c%05d-%s.pkt", chunk, r.name.c_str());
-  return self->state.ctx->blobs->work_dir(self->state.rec.id) + name;
+  return self->state.ctx->blobs->chunk_file(self->state.rec.id, chunk, r.name);
 }
 
 std::string audio_file(self_ptr self) {
-  return self->state.ctx->blobs->work_dir(self->state.rec.id) + "/audio.pkt";
+  return self->state.ctx->blobs->audio_file(self->state.rec.id);
 }
 
 std::string images_dir(self_ptr self) {
-  return self->state.ctx->blobs->work_dir(self->state.rec.id) + "/images";
+  return self->state.ctx->blobs->images_dir(self->state.rec.id);
 }
 
 codec::clip_range clip_of(const video_record& rec) {
@@ -94,23 +92,21 @@ task make_task(self_ptr self, task_kind kind, int32_t boost) {
   t.video_id = rec.id;
   t.kind = kind;
   t.priority = rec.priority * 10 + boost;
-  t.source = self->state.ctx->blobs->source_path(rec.id);
   t.src = rec.source;
   t.clip = clip_of(rec);
   t.source_sha256 = rec.source_sha256;
-  // Where the source is, for a worker that does not have it (this node
-  // after a failover, or another node running a chunk).
+  // Who has the source, for a worker that does not (this node after a
+  // failover, or another node running a chunk): named by id, each node
+  // finds its data plane in its own view.
   auto* view = self->state.ctx->view;
   std::error_code err;
-  bool here = fs::exists(t.source, err);
   if (view) {
-    if (here) {
-      auto me = view->self();
-      t.origin = blob_origin{me.node_id, me.cluster_host, me.data_port};
+    if (fs::exists(self->state.ctx->blobs->source_path(rec.id), err)) {
+      t.origin_node = view->self().node_id;
     } else {
       auto holders = view->fetch_order({rec.source_node});
       if (!holders.empty())
-        t.origin = holders.front();
+        t.origin_node = holders.front().node_id;
     }
   }
   return t;
@@ -167,7 +163,7 @@ void acquire_source(self_ptr self) {
   auto& rec = self->state.rec;
   auto* ctx = self->state.ctx;
   auto t = make_task(self, task_kind::import, probe_boost);
-  t.origin = {};
+  t.origin_node.clear();
   if (!rec.import_url.empty()) {
     auto& cfg = ctx->config;
     t.url = rec.import_url;
@@ -184,10 +180,10 @@ void acquire_source(self_ptr self) {
     return;
   }
   t.kind = task_kind::assemble;
+  t.parts = rec.upload.parts;
   std::vector<fetch_item> missing;
   for (auto& p : rec.upload.parts) {
     auto path = ctx->blobs->source_file(rec.id, part_file(p));
-    t.inputs.push_back(path);
     std::error_code err;
     if (ctx->view && !fs::exists(path, err))
       missing.push_back(fetch_item{"sources/" + rec.id + "/" + part_file(p),
@@ -380,17 +376,15 @@ void submit_chunk(self_ptr self, int32_t i, std::string node) {
   auto t = make_task(self, task_kind::chunk, 0);
   t.index = i;
   t.target_node = node;
-  t.chunk.source = t.source;
-  t.chunk.src = rec.source;
-  t.chunk.part = rec.chunks[i];
-  t.chunk.rungs = rec.rungs;
-  t.chunk.options.preset = cfg.preset;
-  t.chunk.options.threads = 1;
+  t.part = rec.chunks[i];
+  t.rungs = rec.rungs;
+  t.options.preset = cfg.preset;
+  t.options.threads = 1;
+  std::vector<std::string> outputs;
   for (auto& r : rec.rungs)
-    t.chunk.outputs.push_back(chunk_file(self, i, r));
+    outputs.push_back(chunk_file(self, i, r));
   auto token = t.id;
   self->state.in_flight[i] = {node, token};
-  auto outputs = t.chunk.outputs;
   auto on_result = [self, i, token, node, outputs](task_result& r) {
     auto& st = self->state;
     auto cur = st.in_flight.find(i);
@@ -488,7 +482,6 @@ void start_transcode(self_ptr self) {
   st.audio_packaged = rec.source.audio_stream < 0;
   if (!rec.audio_done) {
     auto t = make_task(self, task_kind::audio, audio_boost);
-    t.audio_output = audio_file(self);
     submit(self, std::move(t), [self](task_result&) {
       self->state.rec.audio_done = true;
       on_part_done(self);
@@ -503,7 +496,6 @@ void start_transcode(self_ptr self) {
   dispatch_chunks(self);
   if (!rec.images_done) {
     auto t = make_task(self, task_kind::images, images_boost);
-    t.images_dir = images_dir(self);
     t.poster_at_s = rec.info.poster_at_s;
     submit(self, std::move(t), [self](task_result& r) {
       auto& rec = self->state.rec;
@@ -592,9 +584,8 @@ void finish(self_ptr self) {
           return;
         }
         auto t = make_task(self, task_kind::storyboard, probe_boost);
-        t.source = self->state.ctx->blobs->media_dir(rec.id) + "/" + low;
-        t.origin = {};
-        t.images_dir = self->state.ctx->blobs->media_dir(rec.id);
+        t.rendition = low;
+        t.origin_node.clear();
         submit(self, std::move(t), [self](task_result& r) {
           self->state.rec.storyboard = r.images.storyboard;
           publish(self);

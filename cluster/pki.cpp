@@ -40,8 +40,8 @@ caf::error failed(const std::string& what) {
 pkey_ptr ca_key(std::string_view secret) {
   auto seed = hkdf_sha256(secret, "reel cluster ca v1", 32);
   return pkey_ptr{EVP_PKEY_new_raw_private_key(
-    EVP_PKEY_ED25519, nullptr,
-    reinterpret_cast<const unsigned char*>(seed.data()), seed.size())};
+      EVP_PKEY_ED25519, nullptr,
+      reinterpret_cast<const unsigned char*>(seed.data()), seed.size())};
 }
 
 bool add_ext(X509* cert, X509* issuer, int nid, const char* value) {
@@ -58,37 +58,34 @@ bool add_ext(X509* cert, X509* issuer, int nid, const char* value) {
 
 bool set_name(X509_NAME* name, const std::string& cn) {
   return X509_NAME_add_entry_by_txt(
-           name, "O", MBSTRING_UTF8,
-           reinterpret_cast<const unsigned char*>("reel"), -1, -1, 0)
-           == 1
-         && X509_NAME_add_entry_by_txt(
-              name, "CN", MBSTRING_UTF8,
-              reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0)
-              == 1;
+             name, "O", MBSTRING_UTF8,
+             reinterpret_cast<const unsigned char*>("reel"), -1, -1, 0) == 1 &&
+         X509_NAME_add_entry_by_txt(
+             name, "CN", MBSTRING_UTF8,
+             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+             0) == 1;
 }
 
 /// The CA's self-signed certificate: every field fixed, so every holder of
 /// the secret makes the same bytes.
 x509_ptr ca_cert(EVP_PKEY* key) {
   x509_ptr cert{X509_new()};
-  if (!cert || X509_set_version(cert.get(), 2) != 1
-      || ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1) != 1
-      || ASN1_TIME_set_string(X509_getm_notBefore(cert.get()),
-                              "20200101000000Z")
-           != 1
-      || ASN1_TIME_set_string(X509_getm_notAfter(cert.get()),
-                              "20991231235959Z")
-           != 1
-      || !set_name(X509_get_subject_name(cert.get()), ca_name)
-      || X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()))
-           != 1
-      || X509_set_pubkey(cert.get(), key) != 1
-      || !add_ext(cert.get(), cert.get(), NID_basic_constraints,
-                  "critical,CA:TRUE,pathlen:0")
-      || !add_ext(cert.get(), cert.get(), NID_key_usage,
-                  "critical,keyCertSign,cRLSign")
-      || !add_ext(cert.get(), cert.get(), NID_subject_key_identifier, "hash")
-      || X509_sign(cert.get(), key, nullptr) <= 0)
+  if (!cert || X509_set_version(cert.get(), 2) != 1 ||
+      ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1) != 1 ||
+      ASN1_TIME_set_string(X509_getm_notBefore(cert.get()),
+                           "20200101000000Z") != 1 ||
+      ASN1_TIME_set_string(X509_getm_notAfter(cert.get()), "20991231235959Z") !=
+          1 ||
+      !set_name(X509_get_subject_name(cert.get()), ca_name) ||
+      X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get())) !=
+          1 ||
+      X509_set_pubkey(cert.get(), key) != 1 ||
+      !add_ext(cert.get(), cert.get(), NID_basic_constraints,
+               "critical,CA:TRUE,pathlen:0") ||
+      !add_ext(cert.get(), cert.get(), NID_key_usage,
+               "critical,keyCertSign,cRLSign") ||
+      !add_ext(cert.get(), cert.get(), NID_subject_key_identifier, "hash") ||
+      X509_sign(cert.get(), key, nullptr) <= 0)
     return nullptr;
   return cert;
 }
@@ -101,20 +98,20 @@ x509_ptr node_cert(X509* ca, EVP_PKEY* ca_key, EVP_PKEY* key,
     return nullptr;
   serial[0] &= 0x7f; // a positive number
   std::unique_ptr<BIGNUM, ossl_free> bn{
-    BN_bin2bn(serial, sizeof(serial), nullptr)};
+      BN_bin2bn(serial, sizeof(serial), nullptr)};
   auto now = std::time(nullptr);
-  if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get()))
-      || X509_set_version(cert.get(), 2) != 1
-      || !X509_time_adj_ex(X509_getm_notBefore(cert.get()), 0, -3600, &now)
-      || !X509_time_adj_ex(X509_getm_notAfter(cert.get()), 3650, 0, &now)
-      || !set_name(X509_get_subject_name(cert.get()), node_id)
-      || X509_set_issuer_name(cert.get(), X509_get_subject_name(ca)) != 1
-      || X509_set_pubkey(cert.get(), key) != 1
-      || !add_ext(cert.get(), ca, NID_basic_constraints, "critical,CA:FALSE")
-      || !add_ext(cert.get(), ca, NID_key_usage, "critical,digitalSignature")
-      || !add_ext(cert.get(), ca, NID_ext_key_usage, "serverAuth,clientAuth")
-      || !add_ext(cert.get(), ca, NID_authority_key_identifier, "keyid:always")
-      || X509_sign(cert.get(), ca_key, nullptr) <= 0)
+  if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get())) ||
+      X509_set_version(cert.get(), 2) != 1 ||
+      !X509_time_adj_ex(X509_getm_notBefore(cert.get()), 0, -3600, &now) ||
+      !X509_time_adj_ex(X509_getm_notAfter(cert.get()), 3650, 0, &now) ||
+      !set_name(X509_get_subject_name(cert.get()), node_id) ||
+      X509_set_issuer_name(cert.get(), X509_get_subject_name(ca)) != 1 ||
+      X509_set_pubkey(cert.get(), key) != 1 ||
+      !add_ext(cert.get(), ca, NID_basic_constraints, "critical,CA:FALSE") ||
+      !add_ext(cert.get(), ca, NID_key_usage, "critical,digitalSignature") ||
+      !add_ext(cert.get(), ca, NID_ext_key_usage, "serverAuth,clientAuth") ||
+      !add_ext(cert.get(), ca, NID_authority_key_identifier, "keyid:always") ||
+      X509_sign(cert.get(), ca_key, nullptr) <= 0)
     return nullptr;
   return cert;
 }
@@ -155,7 +152,8 @@ caf::expected<credentials> issue_credentials(std::string_view secret,
   if (!ca)
     return failed("cannot derive the cluster CA");
   pkey_ptr key{EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")};
-  auto cert = key ? node_cert(ca.get(), cak.get(), key.get(), node_id) : nullptr;
+  auto cert =
+      key ? node_cert(ca.get(), cak.get(), key.get(), node_id) : nullptr;
   if (!cert)
     return failed("cannot issue a certificate for " + node_id);
   std::error_code err;
@@ -164,7 +162,7 @@ caf::expected<credentials> issue_credentials(std::string_view secret,
   credentials c{dir + "/ca.pem", dir + "/node.pem", dir + "/node.key"};
   auto ca_pem = to_pem([&](BIO* b) { return PEM_write_bio_X509(b, ca.get()); });
   auto cert_pem =
-    to_pem([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
+      to_pem([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
   auto key_pem = to_pem([&](BIO* b) {
     return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr,
                                     nullptr);

@@ -31,8 +31,7 @@ struct ctx_free {
 std::string random_raw(size_t n) {
   std::string out(n, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()),
-                 static_cast<int>(n))
-      != 1)
+                 static_cast<int>(n)) != 1)
     throw std::runtime_error("RAND_bytes failed");
   return out;
 }
@@ -42,15 +41,15 @@ const unsigned char* bytes(std::string_view s) {
 }
 
 /// scrypt of `password` with `salt`; empty when OpenSSL refuses.
-std::string scrypt(std::string_view password, std::string_view salt,
-                   uint64_t n, uint64_t r, uint64_t p) {
+std::string scrypt(std::string_view password, std::string_view salt, uint64_t n,
+                   uint64_t r, uint64_t p) {
   std::string out(scrypt_out, '\0');
   // Room for 128 * r * N bytes and OpenSSL's own overhead.
   uint64_t maxmem = 128 * r * n + (uint64_t{16} << 20);
-  if (EVP_PBE_scrypt(password.data(), password.size(), bytes(salt),
-                     salt.size(), n, r, p, maxmem,
-                     reinterpret_cast<unsigned char*>(out.data()), out.size())
-      != 1)
+  if (EVP_PBE_scrypt(password.data(), password.size(), bytes(salt), salt.size(),
+                     n, r, p, maxmem,
+                     reinterpret_cast<unsigned char*>(out.data()),
+                     out.size()) != 1)
     return {};
   return out;
 }
@@ -72,31 +71,26 @@ std::vector<std::string> split(std::string_view s, char sep) {
 std::string hkdf_sha256(std::string_view secret, std::string_view label,
                         size_t n) {
   std::unique_ptr<EVP_PKEY_CTX, ctx_free> ctx{
-    EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr)};
+      EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr)};
   static constexpr std::string_view salt = "reel";
   std::string out(n, '\0');
   size_t len = n;
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0
-      || EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) <= 0
-      || EVP_PKEY_CTX_set1_hkdf_salt(ctx.get(), bytes(salt),
-                                     static_cast<int>(salt.size()))
-           <= 0
-      || EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), bytes(secret),
-                                    static_cast<int>(secret.size()))
-           <= 0
-      || EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), bytes(label),
-                                     static_cast<int>(label.size()))
-           <= 0
-      || EVP_PKEY_derive(ctx.get(), reinterpret_cast<unsigned char*>(out.data()),
-                         &len)
-           <= 0
-      || len != n)
+  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
+      EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) <= 0 ||
+      EVP_PKEY_CTX_set1_hkdf_salt(ctx.get(), bytes(salt),
+                                  static_cast<int>(salt.size())) <= 0 ||
+      EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), bytes(secret),
+                                 static_cast<int>(secret.size())) <= 0 ||
+      EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), bytes(label),
+                                  static_cast<int>(label.size())) <= 0 ||
+      EVP_PKEY_derive(ctx.get(), reinterpret_cast<unsigned char*>(out.data()),
+                      &len) <= 0 ||
+      len != n)
     throw std::runtime_error("HKDF failed"); // OpenSSL without HKDF: fatal
   return out;
 }
 
-sealer::sealer(std::vector<std::string> keys) : keys_(std::move(keys)) {
-}
+sealer::sealer(std::vector<std::string> keys) : keys_(std::move(keys)) {}
 
 std::string sealer::seal(std::string_view plaintext) const {
   if (keys_.empty())
@@ -107,17 +101,14 @@ std::string sealer::seal(std::string_view plaintext) const {
   std::unique_ptr<EVP_CIPHER_CTX, ctx_free> c{EVP_CIPHER_CTX_new()};
   int len = 0;
   auto* ct = reinterpret_cast<unsigned char*>(out.data()) + nonce_bytes;
-  if (!c
-      || EVP_EncryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr,
-                            bytes(keys_.front()), bytes(nonce))
-           != 1
-      || EVP_EncryptUpdate(c.get(), ct, &len, bytes(plaintext),
-                           static_cast<int>(plaintext.size()))
-           != 1
-      || EVP_EncryptFinal_ex(c.get(), ct + len, &len) != 1
-      || EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_GET_TAG, tag_bytes,
-                             ct + plaintext.size())
-           != 1)
+  if (!c ||
+      EVP_EncryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr,
+                         bytes(keys_.front()), bytes(nonce)) != 1 ||
+      EVP_EncryptUpdate(c.get(), ct, &len, bytes(plaintext),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(c.get(), ct + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_GET_TAG, tag_bytes,
+                          ct + plaintext.size()) != 1)
     throw std::runtime_error("AES-GCM failed");
   return std::string{sealed_prefix} + base64url(out);
 }
@@ -141,15 +132,13 @@ caf::expected<std::string> sealer::open(std::string_view sealed) const {
     int len = 0;
     auto* pt = reinterpret_cast<unsigned char*>(out.data());
     std::string tag = raw.substr(nonce_bytes + n);
-    if (c
-        && EVP_DecryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr, bytes(key),
-                              bytes(raw))
-             == 1
-        && EVP_DecryptUpdate(c.get(), pt, &len, ct, static_cast<int>(n)) == 1
-        && EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_TAG, tag_bytes,
-                               tag.data())
-             == 1
-        && EVP_DecryptFinal_ex(c.get(), pt + len, &len) == 1)
+    if (c &&
+        EVP_DecryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr, bytes(key),
+                           bytes(raw)) == 1 &&
+        EVP_DecryptUpdate(c.get(), pt, &len, ct, static_cast<int>(n)) == 1 &&
+        EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_TAG, tag_bytes,
+                            tag.data()) == 1 &&
+        EVP_DecryptFinal_ex(c.get(), pt + len, &len) == 1)
       return out;
   }
   return make_error(ec::unauthorized, "the sealed value does not open with "
@@ -161,9 +150,9 @@ std::string hash_password(std::string_view password) {
   auto h = scrypt(password, salt, scrypt_n, scrypt_r, scrypt_p);
   if (h.empty())
     throw std::runtime_error("scrypt failed");
-  return "scrypt$" + std::to_string(scrypt_n) + "$" + std::to_string(scrypt_r)
-         + "$" + std::to_string(scrypt_p) + "$" + base64url(salt) + "$"
-         + base64url(h);
+  return "scrypt$" + std::to_string(scrypt_n) + "$" + std::to_string(scrypt_r) +
+         "$" + std::to_string(scrypt_p) + "$" + base64url(salt) + "$" +
+         base64url(h);
 }
 
 bool check_password(std::string_view stored, std::string_view password) {
@@ -179,8 +168,8 @@ bool check_password(std::string_view stored, std::string_view password) {
     }
     // Only parameters this code would have written: a stored value must
     // not make a check cost gigabytes.
-    if (n < 2 || n > (uint64_t{1} << 20) || (n & (n - 1)) != 0 || r == 0
-        || r > 32 || p == 0 || p > 4)
+    if (n < 2 || n > (uint64_t{1} << 20) || (n & (n - 1)) != 0 || r == 0 ||
+        r > 32 || p == 0 || p > 4)
       return false;
     bool ok1 = false, ok2 = false;
     auto salt = base64url_decode(parts[4], &ok1);

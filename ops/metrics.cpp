@@ -75,6 +75,11 @@ node_metrics::node_metrics()
                 .Help("Videos this node took over from a node that left")
                 .Register(*registry)
                 .Add({})),
+    cluster_dropped(BuildCounter()
+                      .Name("reel_cluster_messages_dropped_total")
+                      .Help("Messages from other nodes refused before they "
+                            "were acted on, by message and reason")
+                      .Register(*registry)),
     store_bytes(BuildGauge()
                   .Name("reel_store_bytes")
                   .Help("Approximate size of the metadata store (RocksDB SST "

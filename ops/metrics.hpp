@@ -36,6 +36,8 @@ struct node_metrics {
   prometheus::Family<prometheus::Gauge>& cluster_nodes;          // {state}
   prometheus::Gauge& replication_lag;  // blobs this node should hold, missing
   prometheus::Counter& failovers;      // videos taken over from a lost node
+  // Messages from other nodes refused before they were acted on.
+  prometheus::Family<prometheus::Counter>& cluster_dropped; // {message,reason}
   // Storage, set by the /metrics handler before each scrape.
   prometheus::Gauge& store_bytes; // RocksDB, approximate (SST + memtables)
   prometheus::Gauge& blob_bytes;  // files under sources/, work/, media/

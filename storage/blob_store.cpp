@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -49,16 +50,41 @@ caf::error blob_store::init() {
   return {};
 }
 
+namespace {
+
+/// The directory name of video `id` in an area: the id itself when it is a
+/// UUID, else a name no directory has (a UUID never contains '!').
+std::string video_dir_name(const std::string& id) {
+  return is_uuid(id) ? id : std::string{"!not-a-video-id"};
+}
+
+} // namespace
+
 std::string blob_store::source_path(const std::string& id) const {
-  return root_ + "/sources/" + id + "/source";
+  return root_ + "/sources/" + video_dir_name(id) + "/source";
 }
 
 std::string blob_store::work_dir(const std::string& id) const {
-  return root_ + "/work/" + id;
+  return root_ + "/work/" + video_dir_name(id);
 }
 
 std::string blob_store::media_dir(const std::string& id) const {
-  return root_ + "/media/" + id;
+  return root_ + "/media/" + video_dir_name(id);
+}
+
+std::string blob_store::chunk_file(const std::string& id, int32_t index,
+                                   const std::string& rung) const {
+  char name[32];
+  std::snprintf(name, sizeof(name), "/c%05d-", index);
+  return work_dir(id) + name + (safe_segment(rung) ? rung : "!") + ".pkt";
+}
+
+std::string blob_store::audio_file(const std::string& id) const {
+  return work_dir(id) + "/audio.pkt";
+}
+
+std::string blob_store::images_dir(const std::string& id) const {
+  return work_dir(id) + "/images";
 }
 
 std::string blob_store::new_tmp_path() const {
@@ -67,12 +93,15 @@ std::string blob_store::new_tmp_path() const {
 
 std::string blob_store::source_file(const std::string& id,
                                     const std::string& name) const {
-  return root_ + "/sources/" + id + "/" + name;
+  return root_ + "/sources/" + video_dir_name(id) + "/"
+         + (safe_segment(name) ? name : std::string{"!"});
 }
 
 caf::error blob_store::adopt_source(const std::string& tmp,
                                    const std::string& id,
                                    const std::string& name) {
+  if (!is_uuid(id) || !safe_segment(name))
+    return make_error(ec::invalid_argument, "not a video's source file");
   auto dst = source_file(id, name);
   std::error_code err;
   fs::create_directories(fs::path{dst}.parent_path(), err);
@@ -153,6 +182,8 @@ caf::error blob_store::sync_media(const std::string& id) const {
 }
 
 void blob_store::remove_video(const std::string& id) const {
+  if (!is_uuid(id))
+    return;
   std::error_code err; // best effort: a missing directory is fine
   fs::remove_all(fs::path{source_path(id)}.parent_path(), err);
   fs::remove_all(work_dir(id), err);

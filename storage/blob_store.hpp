@@ -47,9 +47,20 @@ public:
   caf::error init();
 
   const std::string& root() const { return root_; }
+  // Paths of a video's files. Every one is built from a video id only when
+  // it is a UUID; for anything else (an id from the wire such as "../db")
+  // each answers a path under a directory that never exists, so no file
+  // outside the data directory is ever named.
   std::string source_path(const std::string& id) const;
   std::string work_dir(const std::string& id) const;
   std::string media_dir(const std::string& id) const;
+  /// work/<id>/c00003-720p.pkt: chunk `index` encoded for rung `rung`.
+  std::string chunk_file(const std::string& id, int32_t index,
+                         const std::string& rung) const;
+  /// work/<id>/audio.pkt: the video's encoded audio.
+  std::string audio_file(const std::string& id) const;
+  /// work/<id>/images: poster and screenshots before they are published.
+  std::string images_dir(const std::string& id) const;
   /// A fresh unique path under tmp/ for an upload in progress.
   std::string new_tmp_path() const;
 
@@ -71,7 +82,8 @@ public:
   /// Makes every file of a video's media durable (one syncfs).
   caf::error sync_media(const std::string& id) const;
 
-  /// Removes everything stored for a video.
+  /// Removes everything stored for a video (nothing for an id that is not
+  /// a UUID).
   void remove_video(const std::string& id) const;
 
   /// Removes tmp/ leftovers (uploads cut off by a crash).

@@ -6,12 +6,14 @@
 #include "actors/actors.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/video.hpp"
+#include "actors/worker.hpp"
 #include "ops/util.hpp"
 
 #include <caf/all.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -26,7 +28,8 @@ struct script {
   std::mutex mtx;
   std::vector<task> seen;
   std::vector<std::string> packaged; // what the packager was handed, in order
-  int fail_chunk = -1;  // this chunk's task reports an error
+  int fail_chunk = -1;               // this chunk's task reports an error
+  const blob_store* blobs = nullptr; // where the tasks' files are
   bool hold_first = false; // chunk 0 is answered only after the last chunk
   std::vector<task> all() {
     std::lock_guard<std::mutex> g{mtx};
@@ -58,25 +61,25 @@ mock_packager(packager_actor::stateful_pointer<mock_packager_state>,
               std::shared_ptr<script> s, codec::package_job job) {
   fs::create_directories(job.out_dir);
   return {
-    [s](caf::add_atom, audio_atom) -> caf::result<bool> {
-      s->note("audio");
-      return false;
-    },
-    [s](caf::add_atom, int32_t index) -> caf::result<bool> {
-      s->note("chunk " + std::to_string(index));
-      return true;
-    },
-    [s, job](finish_atom) -> caf::result<codec::package_result> {
-      s->note("finish");
-      std::ofstream{job.out_dir + "/master-cmaf.m3u8"} << "#EXTM3U\n";
-      codec::package_result r;
-      codec::rendition rung;
-      rung.name = "360p";
-      rung.width = 640;
-      rung.height = 360;
-      r.renditions = {rung};
-      return r;
-    },
+      [s](caf::add_atom, audio_atom) -> caf::result<bool> {
+        s->note("audio");
+        return false;
+      },
+      [s](caf::add_atom, int32_t index) -> caf::result<bool> {
+        s->note("chunk " + std::to_string(index));
+        return true;
+      },
+      [s, job](finish_atom) -> caf::result<codec::package_result> {
+        s->note("finish");
+        std::ofstream{job.out_dir + "/master-cmaf.m3u8"} << "#EXTM3U\n";
+        codec::package_result r;
+        codec::rendition rung;
+        rung.name = "360p";
+        rung.width = 640;
+        rung.height = 360;
+        r.renditions = {rung};
+        return r;
+      },
   };
 }
 
@@ -103,17 +106,23 @@ scheduler_actor::behavior_type
 mock_scheduler(scheduler_actor::stateful_pointer<mock_state> self,
                std::shared_ptr<script> s) {
   return {
-    [self, s](submit_atom, task& t) -> caf::result<task_result> {
-      {
-        std::lock_guard<std::mutex> g{s->mtx};
-        s->seen.push_back(t);
-      }
-      task_result r;
-      r.id = t.id;
-      r.video_id = t.video_id;
-      r.kind = t.kind;
-      r.index = t.index;
-      switch (t.kind) {
+      [self, s](submit_atom, task& t) -> caf::result<task_result> {
+        {
+          std::lock_guard<std::mutex> g{s->mtx};
+          s->seen.push_back(t);
+        }
+        task_result r;
+        r.id = t.id;
+        r.video_id = t.video_id;
+        r.kind = t.kind;
+        r.index = t.index;
+        // The files a real worker would write, derived the same way.
+        auto f = files_of(*s->blobs, t);
+        if (!f) {
+          r.error = message_of(f.error());
+          return r;
+        }
+        switch (t.kind) {
         case task_kind::probe:
           r.probe = sample_probe();
           break;
@@ -122,7 +131,7 @@ mock_scheduler(scheduler_actor::stateful_pointer<mock_state> self,
             r.error = "boom";
             break;
           }
-          for (auto& out : t.chunk.outputs)
+          for (auto& out : f->outputs)
             std::ofstream{out} << "packets";
           r.stats.frames = 50;
           if (s->hold_first && t.index == 0) {
@@ -134,23 +143,27 @@ mock_scheduler(scheduler_actor::stateful_pointer<mock_state> self,
             self->state.held.deliver(self->state.held_result);
           break;
         case task_kind::audio:
-          std::ofstream{t.audio_output} << "aac";
+          std::ofstream{f->audio} << "aac";
           break;
         case task_kind::images:
-          fs::create_directories(t.images_dir + "/screenshots");
+          fs::create_directories(f->images_dir + "/screenshots");
           for (auto name : {"poster.jpg", "poster_thumb.jpg", "sprite.jpg",
                             "sprite.vtt", "screenshots/1.jpg"})
-            std::ofstream{t.images_dir + "/" + name} << "image";
+            std::ofstream{f->images_dir + "/" + name} << "image";
           r.images.screenshots = 1;
           r.images.poster_time_s = 1.5;
           break;
-      }
-      return r;
-    },
-    [](stats_atom) -> caf::result<int64_t, int64_t> {
-      return {int64_t{0}, int64_t{0}};
-    },
-    [](caf::delete_atom, const std::string&) {},
+        case task_kind::storyboard:
+        case task_kind::import:
+        case task_kind::assemble:
+          break;
+        }
+        return r;
+      },
+      [](stats_atom) -> caf::result<int64_t, int64_t> {
+        return {int64_t{0}, int64_t{0}};
+      },
+      [](caf::delete_atom, const std::string&) {},
   };
 }
 
@@ -171,6 +184,7 @@ struct fixture {
     store = std::move(*opened);
     ctx.store = store.get();
     ctx.blobs = blobs.get();
+    s->blobs = blobs.get();
     ctx.config.chunk_seconds = 2;
     ctx.config.segment_seconds = 2;
     ctx.make_packager = [s = s](caf::local_actor* parent,
@@ -229,28 +243,28 @@ BOOST_FIXTURE_TEST_CASE(walks_every_state_to_ready, fixture) {
   for (auto& h : end.history)
     walk.push_back(h.state);
   BOOST_TEST(walk == (std::vector<std::string>{"probing", "transcoding",
-                                                "packaging", "ready"}));
+                                               "packaging", "ready"}));
   // Probe first, then audio and every chunk in order, then the images.
   auto tasks = s->all();
   BOOST_REQUIRE(tasks.size() == 1u + 1u + end.chunks.size() + 1u);
   BOOST_TEST((tasks[0].kind == task_kind::probe));
   BOOST_TEST((tasks[1].kind == task_kind::audio));
   BOOST_TEST((tasks.back().kind == task_kind::images));
-  BOOST_TEST(tasks[1].priority > tasks[2].priority); // audio before chunks
+  BOOST_TEST(tasks[1].priority > tasks[2].priority);     // audio before chunks
   BOOST_TEST(tasks.back().priority < tasks[2].priority); // images last
   int expect = 0;
   for (auto& t : tasks)
     if (t.kind == task_kind::chunk) {
       BOOST_TEST(t.index == expect++);
-      BOOST_TEST(t.chunk.outputs.size() == end.rungs.size());
-      BOOST_TEST(t.chunk.part.start_pts == end.chunks[t.index].start_pts);
+      BOOST_TEST(t.rungs.size() == end.rungs.size());
+      BOOST_TEST(t.part.start_pts == end.chunks[t.index].start_pts);
     }
   // 6 s: a first chunk of one segment (2 s) for early playback, then 2 s
   // chunks.
   BOOST_TEST(end.chunks.size() == 3u);
-  BOOST_TEST(s->packager_log()
-             == (std::vector<std::string>{"audio", "chunk 0", "chunk 1",
-                                          "chunk 2", "finish"}));
+  BOOST_TEST(s->packager_log() ==
+             (std::vector<std::string>{"audio", "chunk 0", "chunk 1", "chunk 2",
+                                       "finish"}));
   // Playable (after chunk 0) before ready.
   BOOST_TEST(end.playable_ms > 0);
   BOOST_TEST(end.playable_ms <= end.history.back().at_ms);
@@ -267,15 +281,16 @@ BOOST_FIXTURE_TEST_CASE(walks_every_state_to_ready, fixture) {
   BOOST_TEST(!fs::exists(blobs->work_dir(v.id)));
 }
 
-BOOST_FIXTURE_TEST_CASE(chunks_are_packaged_in_order_whatever_order_they_end, fixture) {
+BOOST_FIXTURE_TEST_CASE(chunks_are_packaged_in_order_whatever_order_they_end,
+                        fixture) {
   s->hold_first = true;
   auto v = fresh();
   run(v);
   auto end = wait_terminal(v.id);
   BOOST_TEST(end.state == states::ready);
-  BOOST_TEST(s->packager_log()
-             == (std::vector<std::string>{"audio", "chunk 0", "chunk 1",
-                                          "chunk 2", "finish"}));
+  BOOST_TEST(s->packager_log() ==
+             (std::vector<std::string>{"audio", "chunk 0", "chunk 1", "chunk 2",
+                                       "finish"}));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_failed_chunk_fails_the_video_with_a_reason, fixture) {
@@ -317,47 +332,57 @@ BOOST_FIXTURE_TEST_CASE(resume_skips_chunks_already_done, fixture) {
   // Audio (its file is missing), chunk 1 and the images run again; the
   // packager is handed everything again, in order.
   std::vector<std::pair<int, int>> want{
-    {static_cast<int>(task_kind::audio), 0},
-    {static_cast<int>(task_kind::chunk), 1},
-    {static_cast<int>(task_kind::images), 0}};
+      {static_cast<int>(task_kind::audio), 0},
+      {static_cast<int>(task_kind::chunk), 1},
+      {static_cast<int>(task_kind::images), 0}};
   BOOST_TEST(kinds == want);
-  BOOST_TEST(s->packager_log()
-             == (std::vector<std::string>{"audio", "chunk 0", "chunk 1",
-                                          "chunk 2", "finish"}));
+  BOOST_TEST(s->packager_log() ==
+             (std::vector<std::string>{"audio", "chunk 0", "chunk 1", "chunk 2",
+                                       "finish"}));
 }
 
 BOOST_AUTO_TEST_CASE(scheduler_runs_by_priority_and_cancels_deleted_videos) {
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::reel>();
   caf::actor_system sys{cfg};
-  auto sched = sys.spawn(scheduler, scheduler_config{1});
-  // Probes of files that do not exist: quick, and they fail with a reason.
-  auto make = [](std::string video, int32_t priority, uint64_t id) {
+  auto dir = "/tmp/reel-scheduler-test-" + make_uuid();
+  blob_store blobs{dir};
+  BOOST_REQUIRE(!blobs.init());
+  worker_config wc;
+  wc.blobs = &blobs;
+  auto sched = sys.spawn(scheduler, scheduler_config{1, wc});
+  // Probes of sources that do not exist: quick, and they fail with a reason.
+  std::map<std::string, std::string> ids{{"a", make_uuid()},
+                                         {"b", make_uuid()},
+                                         {"c", make_uuid()},
+                                         {"d", make_uuid()}};
+  auto make = [&ids](std::string video, int32_t priority, uint64_t id) {
     task t;
     t.id = id;
-    t.video_id = std::move(video);
+    t.video_id = ids[video];
     t.kind = task_kind::probe;
     t.priority = priority;
-    t.source = "/nonexistent/" + std::to_string(id);
     return t;
   };
   std::mutex mtx;
   std::vector<std::pair<uint64_t, std::string>> done; // (id, error)
-  auto client_actor = sys.spawn([&](caf::event_based_actor* client) -> caf::behavior {
-    // The first occupies the single worker; the others queue behind it.
-    for (auto [video, prio, id] :
-         {std::tuple{"a", 0, 1}, std::tuple{"b", 0, 2},
-          std::tuple{"c", 5, 3}, std::tuple{"b", 9, 4},
-          std::tuple{"d", 1, 5}})
-      client->request(sched, caf::infinite, submit_atom::value,
-                      make(video, prio, id))
-        .then([&](task_result& r) {
-          std::lock_guard<std::mutex> g{mtx};
-          done.emplace_back(r.id, r.error);
-        });
-    client->send(sched, caf::delete_atom::value, std::string{"b"});
-    return {[](int) {}}; // stays until the test ends it
-  });
+  auto client_actor =
+      sys.spawn([&](caf::event_based_actor* client) -> caf::behavior {
+        // The first occupies the single worker; the others queue behind it.
+        for (auto [video, prio, id] :
+             {std::tuple{"a", 0, 1}, std::tuple{"b", 0, 2},
+              std::tuple{"c", 5, 3}, std::tuple{"b", 9, 4},
+              std::tuple{"d", 1, 5}})
+          client
+              ->request(sched, caf::infinite, submit_atom::value,
+                        make(video, prio, id))
+              .then([&](task_result& r) {
+                std::lock_guard<std::mutex> g{mtx};
+                done.emplace_back(r.id, r.error);
+              });
+        client->send(sched, caf::delete_atom::value, ids["b"]);
+        return {[](int) {}}; // stays until the test ends it
+      });
   for (int i = 0; i < 200; ++i) {
     {
       std::lock_guard<std::mutex> g{mtx};
@@ -385,4 +410,5 @@ BOOST_AUTO_TEST_CASE(scheduler_runs_by_priority_and_cancels_deleted_videos) {
   BOOST_TEST(pos(3) < pos(5));
   caf::anon_send_exit(sched, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(client_actor, caf::exit_reason::user_shutdown);
+  fs::remove_all(dir);
 }

@@ -9,6 +9,7 @@
 #include "storage/blob_store.hpp"
 #include "storage/db.hpp"
 
+#include <atomic>
 #include <functional>
 #include <memory>
 
@@ -41,6 +42,9 @@ struct node_context {
   std::shared_ptr<cluster::link_security> link;
   webhook_actor webhooks;           // delivers events
   packager_factory make_packager = spawn_packager; // tests put a mock here
+  // Set by node::stop() before it ends the actors: the member accepts an
+  // exit message only then (or from a local actor).
+  std::atomic<bool> stopping{false};
 };
 
 } // namespace reel

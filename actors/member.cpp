@@ -300,6 +300,18 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
   st.seeds = std::move(seeds);
   st.started_ms = now_ms();
   st.settled = st.seeds.empty(); // the first node has nobody to wait for
+  // Another node may not end this actor: it ends when this node stops.
+  // Any other exit message is dropped; its source field proves nothing (a
+  // sender fills it in, and a peer may name this actor itself). CAF's
+  // exit_reason::kill cannot be refused (docs/security.md).
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    if (!self->state.ctx->stopping) {
+      wire::dropped("exit", "not_stopping",
+                    msg.source ? to_string(msg.source.node()) : "anonymous");
+      return;
+    }
+    self->quit(msg.reason);
+  });
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& st = self->state;
     for (auto i = st.peers.begin(); i != st.peers.end(); ++i)

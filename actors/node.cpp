@@ -990,6 +990,7 @@ void node::stop() {
   }
   if (!impl_->sys)
     return;
+  impl_->ctx.stopping = true;
   if (impl_->ctx.member)
     caf::anon_send_exit(impl_->ctx.member, caf::exit_reason::user_shutdown);
   if (impl_->ctx.replicator)

@@ -32,6 +32,8 @@ struct node_context {
   member_actor member;              // null without a cluster
   replicator_actor replicator;      // null without a cluster
   webhook_actor webhooks;           // delivers events
+  at_rest_keys secrets;             // seal secrets kept at rest (set at
+                                    // start, before any actor)
   packager_factory make_packager = spawn_packager; // tests put a mock here
 };
 

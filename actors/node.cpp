@@ -83,8 +83,8 @@ struct node::impl {
   std::condition_variable thumbnail_made;
   std::set<std::string> thumbnails_making;
 
-  /// The keys of secrets at rest, and once per key every stored row
-  /// brought into that form (docs/security.md, "Secrets at rest").
+  /// The keys of secrets at rest, and every stored row not in that form
+  /// rewritten (docs/security.md, "Secrets at rest").
   caf::error secure_at_rest();
 
   /// The upload token `token` as stored (its token opened), with the key

@@ -41,6 +41,8 @@ struct node_context {
   // without a cluster.
   std::shared_ptr<cluster::link_security> link;
   webhook_actor webhooks;           // delivers events
+  at_rest_keys secrets;             // seal secrets kept at rest (set at
+                                    // start, before any actor)
   packager_factory make_packager = spawn_packager; // tests put a mock here
   // Set by node::stop() before it ends the actors: the member accepts an
   // exit message only then (or from a local actor).

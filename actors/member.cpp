@@ -459,8 +459,14 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
           return;
         auto family = static_cast<cf>(row.family);
         auto* store = self->state.ctx->store;
-        auto err = row.erase ? store->del(family, row.key)
-                             : store->put(family, row.key, row.value);
+        // A row holding a secret in plain (written by an older release) is
+        // stored sealed (storage/records.hpp, at_rest_form).
+        auto sealed = at_rest_form(self->state.ctx->secrets, family, row.key,
+                                   row.erase ? std::string{} : row.value);
+        auto& key = sealed ? sealed->first : row.key;
+        auto& value = sealed ? sealed->second : row.value;
+        auto err =
+            row.erase ? store->del(family, key) : store->put(family, key, value);
         if (err)
           log::error("row.replicate_failed", {{"error", message_of(err)}});
       },

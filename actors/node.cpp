@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -91,6 +92,23 @@ struct node::impl {
   bool gc_stopping = false;
   std::thread gc_thread;
   std::mutex tenant_mtx; // one tenant creation at a time
+  // Thumbnails being made (by path): one request makes each, others wait.
+  std::mutex thumbnail_mtx;
+  std::condition_variable thumbnail_made;
+  std::set<std::string> thumbnails_making;
+
+  /// The keys of secrets at rest, and every stored row not in that form
+  /// rewritten (docs/security.md, "Secrets at rest").
+  caf::error secure_at_rest();
+
+  /// The upload token `token` as stored (its token opened), with the key
+  /// of its row; nothing when there is none.
+  caf::expected<std::optional<upload_token_record>>
+  find_upload_token(const std::string& token, std::string* row_key);
+
+  /// A stored upload token with its token opened; nothing when it does
+  /// not open (sealed by another cluster).
+  std::optional<upload_token_record> opened(upload_token_record t) const;
 
   /// Who registers records of video `id`: its owner through the member in
   /// a cluster, else the local manager.
@@ -164,6 +182,10 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
       if (auto err = d.store->put(cf::meta, "token_secret", d.secret))
         return err;
   }
+  // Secrets at rest (upload tokens, webhook secrets): their keys, and rows
+  // of older releases rewritten into the sealed form, before any actor.
+  if (auto err = d.secure_at_rest())
+    return err;
   // Blobs of videos without a record (a crash between storing an upload
   // and registering it, or a deletion cut off) are removed before serving.
   for (auto* sub : {"sources", "work", "media"}) {
@@ -451,6 +473,125 @@ const std::string& node::signing_secret() const {
   return impl_->secret;
 }
 
+const sealer& node::sealer() const {
+  return impl_->ctx.secrets.box;
+}
+
+caf::error node::impl::secure_at_rest() {
+  // The cluster's secret, then this node's own (a lone node's, kept in
+  // its store; in a cluster only if the node once ran alone): values
+  // sealed under the second still open.
+  std::vector<std::string> roots;
+  if (!ctx.config.cluster_listen.empty())
+    roots.push_back(ctx.config.cluster_secret);
+  auto own = store->get(cf::meta, "token_secret");
+  if (!own)
+    return own.error();
+  if (*own)
+    roots.push_back(**own);
+  if (roots.empty() || roots.front().empty())
+    return make_error(ec::invalid_argument,
+                      "no secret to seal secrets at rest with");
+  std::vector<std::string> seal_keys;
+  std::vector<std::string> digest_keys;
+  for (auto& root : roots) {
+    seal_keys.push_back(hkdf_sha256(root, "reel at-rest v1"));
+    digest_keys.push_back(hkdf_sha256(root, "reel token digest v1"));
+  }
+  ctx.secrets = at_rest_keys{reel::sealer{seal_keys}, digest_keys};
+  // Rows with a secret in plain (an older release's), or sealed under a
+  // key that is no longer the first (a lone node that joined a cluster),
+  // are rewritten, then scrubbed so that no plain copy stays on disk. The
+  // families are small: looked through at every start, rewritten once.
+  size_t rewritten = 0;
+  std::vector<cf> scrub; // families that held plain secrets
+  for (auto family : {cf::tokens, cf::webhooks, cf::outbox}) {
+    std::vector<std::array<std::string, 3>> rows; // old key, key, value
+    auto err = store->scan(family, "", [&](auto& key, auto& value) {
+      if (auto row = at_rest_form(ctx.secrets, family, key, value))
+        rows.push_back({key, row->first, row->second});
+      return true;
+    });
+    if (err)
+      return err;
+    for (auto& [old_key, key, value] : rows) {
+      if (auto e = store->put(family, key, value))
+        return e;
+      if (old_key != key)
+        if (auto e = store->del(family, old_key))
+          return e;
+    }
+    if (!rows.empty())
+      scrub.push_back(family);
+    rewritten += rows.size();
+  }
+  // Headers sent with URL imports (an origin's credentials) are kept only
+  // while the import runs; those of imports that ended before this
+  // release are dropped, once per data directory.
+  auto swept = store->get(cf::meta, "import_headers_swept");
+  if (!swept)
+    return swept.error();
+  std::vector<video_record> ended;
+  auto err = *swept ? caf::error{}
+                    : store->scan(cf::videos, "", [&](auto&, auto& bytes) {
+                        video_record v;
+                        if (!decode(bytes, v) && !v.import_headers.empty() &&
+                            v.state != states::created)
+                          ended.push_back(std::move(v));
+                        return true;
+                      });
+  if (err)
+    return err;
+  for (auto& v : ended) {
+    v.import_headers.clear();
+    if (auto e = store->put_video(v))
+      return e;
+  }
+  if (!ended.empty())
+    scrub.push_back(cf::videos);
+  if (!scrub.empty())
+    if (auto e = store->scrub(scrub))
+      return e;
+  if (rewritten > 0 || !ended.empty())
+    log::info("secrets.rewritten",
+              {{"rows", std::to_string(rewritten)},
+               {"import_headers_dropped", std::to_string(ended.size())}});
+  return *swept ? caf::error{}
+                : store->put(cf::meta, "import_headers_swept", "1");
+}
+
+std::optional<upload_token_record>
+node::impl::opened(upload_token_record t) const {
+  if (!reel::sealer::is_sealed(t.token))
+    return t; // as a node of an older release sent it, until rewritten
+  auto plain = ctx.secrets.box.open(t.token);
+  if (!plain)
+    return std::nullopt;
+  t.token = std::move(*plain);
+  return t;
+}
+
+caf::expected<std::optional<upload_token_record>>
+node::impl::find_upload_token(const std::string& token, std::string* row_key) {
+  auto& k = ctx.secrets;
+  for (size_t i = 0; i < k.digest_keys.size(); ++i) {
+    auto key = keys::upload_token(k.token_digest(token, i));
+    auto raw = store->get(cf::tokens, key);
+    if (!raw)
+      return raw.error();
+    upload_token_record t;
+    if (!*raw || decode(**raw, t))
+      continue;
+    auto open = opened(std::move(t));
+    if (!open || !equal_secrets(open->token, token))
+      continue;
+    if (row_key)
+      *row_key = key;
+    return open;
+  }
+  return std::optional<upload_token_record>{};
+}
+
 caf::expected<upload_token_record>
 node::create_upload_token(const std::string& tenant, int64_t ttl_s) {
   upload_token_record t;
@@ -459,8 +600,13 @@ node::create_upload_token(const std::string& tenant, int64_t ttl_s) {
   t.ttl_s = ttl_s;
   t.created_ms = now_ms();
   t.expires_ms = ttl_s > 0 ? t.created_ms + ttl_s * 1000 : 0;
+  // Stored (and replicated) sealed, under a digest of the token.
+  auto& k = impl_->ctx.secrets;
+  auto stored = t;
+  stored.token = k.box.seal(t.token);
   replicated_row row{static_cast<int32_t>(cf::tokens),
-                     keys::upload_token(t.token), encode(t), false};
+                     keys::upload_token(k.token_digest(t.token)),
+                     encode(stored), false};
   if (auto err = impl_->store->put(cf::tokens, row.key, row.value))
     return err;
   if (impl_->ctx.member)
@@ -477,7 +623,8 @@ node::list_upload_tokens(const std::string& tenant) {
       upload_token_record t;
       if (!decode(bytes, t) && t.tenant == tenant
           && (t.expires_ms == 0 || t.expires_ms > now))
-        out.push_back(std::move(t));
+        if (auto open = impl_->opened(std::move(t)))
+          out.push_back(std::move(*open));
       return true;
     });
   if (err)
@@ -489,25 +636,25 @@ caf::expected<upload_token_record> node::upload_token(const std::string& token) 
   auto missing = make_error(ec::not_found, "no such upload token");
   if (token.empty() || token.size() > 128)
     return missing;
-  auto raw = impl_->store->get(cf::tokens, keys::upload_token(token));
-  if (!raw)
-    return raw.error();
-  upload_token_record t;
-  if (!*raw || decode(**raw, t)
-      || (t.expires_ms != 0 && t.expires_ms <= now_ms()))
+  auto t = impl_->find_upload_token(token, nullptr);
+  if (!t)
+    return t.error();
+  if (!*t || ((*t)->expires_ms != 0 && (*t)->expires_ms <= now_ms()))
     return missing;
-  return t;
+  return std::move(**t);
 }
 
 caf::error node::delete_upload_token(const std::string& tenant,
                                      const std::string& token) {
-  auto t = upload_token(token);
+  if (token.empty() || token.size() > 128)
+    return make_error(ec::not_found, "no such upload token");
+  std::string key;
+  auto t = impl_->find_upload_token(token, &key);
   if (!t)
     return t.error();
-  if (t->tenant != tenant)
+  if (!*t || (*t)->tenant != tenant)
     return make_error(ec::not_found, "no such upload token");
-  replicated_row row{static_cast<int32_t>(cf::tokens),
-                     keys::upload_token(token), {}, true};
+  replicated_row row{static_cast<int32_t>(cf::tokens), key, {}, true};
   if (auto err = impl_->store->del(cf::tokens, row.key))
     return err;
   if (impl_->ctx.member)
@@ -535,8 +682,11 @@ node::create_webhook(const std::string& tenant, const std::string& url,
   w.secret = (format == "apivideo" ? "sig_sec_" : "whsec_") + random_token(24);
   w.format = format;
   w.created_ms = now_ms();
+  // Stored (and replicated) with the secret sealed; answered in plain.
+  auto stored = w;
+  stored.secret = impl_->ctx.secrets.box.seal(w.secret);
   replicated_row row{static_cast<int32_t>(cf::webhooks),
-                     keys::webhook(tenant, w.id), encode(w), false};
+                     keys::webhook(tenant, w.id), encode(stored), false};
   if (auto err = impl_->store->put(cf::webhooks, row.key, row.value))
     return err;
   if (impl_->ctx.member)
@@ -556,6 +706,14 @@ node::list_webhooks(const std::string& tenant) {
                                 });
   if (err)
     return err;
+  for (auto& w : out) {
+    if (!reel::sealer::is_sealed(w.secret))
+      continue; // from a node of an older release, until rewritten
+    auto plain = impl_->ctx.secrets.box.open(w.secret);
+    if (!plain)
+      log::warn("webhook.secret_unreadable", {{"webhook", w.id}});
+    w.secret = plain ? std::move(*plain) : std::string{};
+  }
   std::sort(out.begin(), out.end(),
             [](auto& a, auto& b) { return a.created_ms < b.created_ms; });
   return out;
@@ -610,7 +768,28 @@ caf::expected<principal> node::key_principal(const std::string& key_hash) {
     return revoked.error();
   if (*revoked)
     return make_error(ec::unauthorized, "the API key was revoked");
-  return principal{rec.tenant, rec.admin, rec.scopes};
+  return principal{rec.tenant, rec.admin, rec.scopes, rec.key_hash};
+}
+
+caf::expected<principal> node::key_by_id(const std::string& key_id) {
+  auto gone = make_error(ec::unauthorized, "the API key was revoked");
+  bool hex_id = key_id.size() == 16 &&
+                std::all_of(key_id.begin(), key_id.end(), [](char c) {
+                  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                });
+  if (!hex_id)
+    return gone;
+  std::vector<std::string> found;
+  auto err = impl_->store->scan(cf::keys, keys::api_key(key_id),
+                                [&](auto& key, auto&) {
+                                  found.push_back(key);
+                                  return found.size() < 2;
+                                });
+  if (err)
+    return err;
+  if (found.size() != 1) // none, or (never yet seen) two keys alike
+    return gone;
+  return key_principal(found.front());
 }
 
 caf::expected<video_record> node::get_video(const std::string& tenant,
@@ -662,6 +841,30 @@ node::list_folders(const std::string& tenant) {
     impl_->manager, list_atom::value, folder_atom::value, tenant);
 }
 
+namespace {
+
+/// Removes the least recently used thumbnails of a video's cache (by
+/// modification time: a hit touches its file) until `keep` are left.
+void prune_thumbnails(const std::string& dir, size_t keep) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<fs::file_time_type, fs::path>> files;
+  std::error_code err;
+  for (auto& e : fs::directory_iterator(dir, err)) {
+    std::error_code ignored;
+    if (e.is_regular_file(ignored) && e.path().extension() == ".jpg")
+      files.emplace_back(e.last_write_time(ignored), e.path());
+  }
+  if (files.size() <= keep)
+    return;
+  std::sort(files.begin(), files.end());
+  for (size_t i = 0; i + keep < files.size(); ++i) {
+    std::error_code ignored;
+    fs::remove(files[i].second, ignored);
+  }
+}
+
+} // namespace
+
 caf::expected<std::string> node::thumbnail(const std::string& id,
                                            double at_seconds) {
   auto v = get_video("", id);
@@ -676,21 +879,61 @@ caf::expected<std::string> node::thumbnail(const std::string& id,
     return make_error(ec::invalid_argument,
                       "time must be between 0 and "
                         + std::to_string(length) + " seconds");
+  // The frame shown at that time (source time from the first picture), in
+  // the clip: by the source's frame duration, its average one when the
+  // rate varies.
+  auto& src = v->source;
+  double tb =
+      src.tb_den > 0 ? static_cast<double>(src.tb_num) / src.tb_den : 0.0;
+  double frame_s = src.frame_ticks > 0 && tb > 0
+                       ? static_cast<double>(src.frame_ticks) * tb
+                   : src.fps > 0 ? 1.0 / src.fps
+                                 : 0.001;
+  constexpr double eps = 1e-6; // 1.0 / 25 * 25 may be 0.99999...
+  auto frame_at = [&](double s) {
+    return static_cast<int64_t>(std::floor(s / frame_s + eps));
+  };
+  auto first = frame_at(v->clip_start_s);
+  auto last = static_cast<int64_t>(
+                  std::ceil((v->clip_start_s + length) / frame_s - eps)) -
+              1;
+  if (src.frame_count > 0)
+    last = std::min(last, src.frame_count - 1);
+  auto frame = std::clamp(frame_at(v->clip_start_s + at_seconds), first,
+                          std::max(first, last));
   // In a cluster the source may be on other nodes only.
   if (auto err = impl_->ensure_source(*v))
     return err;
-  auto ms = static_cast<int64_t>(std::llround(at_seconds * 1000));
   auto dir = impl_->blobs->media_dir(id) + "/thumbnails";
-  auto path = dir + "/" + std::to_string(ms) + ".jpg";
+  auto path = dir + "/f" + std::to_string(frame) + ".jpg";
+  auto& d = *impl_;
+  std::unique_lock<std::mutex> lock{d.thumbnail_mtx};
+  d.thumbnail_made.wait(lock, [&] { return !d.thumbnails_making.count(path); });
   std::error_code err;
-  if (std::filesystem::exists(path, err))
+  if (std::filesystem::exists(path, err)) {
+    // Used now: the last to be removed from the cache.
+    std::filesystem::last_write_time(
+        path, std::filesystem::file_time_type::clock::now(), err);
     return path;
+  }
+  d.thumbnails_making.insert(path);
+  lock.unlock();
+  caf::error failed;
   std::filesystem::create_directories(dir, err);
   if (err)
-    return make_error(ec::storage_error, "cannot create " + dir);
-  if (auto e = codec::write_poster(impl_->blobs->source_path(id), v->source,
-                                   v->clip_start_s + ms / 1000.0, 720, path))
-    return e;
+    failed = make_error(ec::storage_error, "cannot create " + dir);
+  else
+    failed =
+        codec::write_poster(d.blobs->source_path(id), src,
+                            static_cast<double>(frame) * frame_s, 720, path);
+  lock.lock();
+  d.thumbnails_making.erase(path);
+  if (!failed)
+    prune_thumbnails(dir, max_thumbnails);
+  lock.unlock();
+  d.thumbnail_made.notify_all();
+  if (failed)
+    return failed;
   return path;
 }
 

@@ -40,10 +40,17 @@ struct principal {
   std::string tenant;
   bool admin = false;
   std::vector<std::string> scopes; // empty: every scope
+  std::string key_hash; // SHA-256 of the key (tokens it makes name it)
 
   /// Whether the key may do `scope` (e.g. "videos:write").
   bool may(const std::string& scope) const;
 };
+
+/// The id of an API key that tokens carry: the first 16 hex digits of its
+/// SHA-256 (node::key_by_id finds the key again).
+inline std::string key_id_of(const std::string& key_hash) {
+  return key_hash.substr(0, 16);
+}
 
 class node {
 public:
@@ -120,7 +127,12 @@ public:
   /// a cluster).
   const std::string& signing_secret() const;
 
-  /// Upload tokens (api.video): kept on every node.
+  /// Seals secrets kept at rest (docs/security.md): its key comes from the
+  /// cluster secret, or a lone node's own random one.
+  const reel::sealer& sealer() const;
+
+  /// Upload tokens (api.video): kept on every node, sealed, in rows named
+  /// by a keyed digest of the token; answered with the token opened.
   caf::expected<upload_token_record> create_upload_token(const std::string& tenant,
                                                          int64_t ttl_s);
   caf::expected<std::vector<upload_token_record>>
@@ -148,6 +160,10 @@ public:
   /// Whether the API key whose SHA-256 is `key_hash` still exists, and
   /// whom it names.
   caf::expected<principal> key_principal(const std::string& key_hash);
+  /// The same for the key a token names by its id (key_id_of): the one key
+  /// whose SHA-256 starts with `key_id` (16 hex digits); ec::unauthorized
+  /// when it was revoked or never existed.
+  caf::expected<principal> key_by_id(const std::string& key_id);
   /// `tenant` empty: any tenant (admins). `version` as db::get_video's.
   caf::expected<video_record> get_video(const std::string& tenant,
                                         const std::string& id,
@@ -163,8 +179,11 @@ public:
   caf::expected<std::vector<folder_record>>
   list_folders(const std::string& tenant);
 
-  /// A JPEG of the frame at `at_seconds` into the (clipped) video, made once
-  /// and then served from its cache file; answers the file's path.
+  /// A JPEG of the frame shown at `at_seconds` into the (clipped) video:
+  /// the time is rounded down to a frame of the source (its frame rate),
+  /// so times within one frame share one file. Made once, then served
+  /// from its cache file (at most max_thumbnails per video, the least
+  /// recently used removed first); answers the file's path.
   caf::expected<std::string> thumbnail(const std::string& id, double at_seconds);
 
   /// The nodes of a video by placement: its owner, then its replicas.
@@ -241,6 +260,9 @@ public:
 
   /// Stops every actor; pending requests fail.
   void stop();
+
+  /// Thumbnails kept per video (node::thumbnail).
+  static constexpr size_t max_thumbnails = 64;
 
 private:
   node();

@@ -80,6 +80,7 @@ void fail(self_ptr self, const std::string& reason) {
   auto& rec = self->state.rec;
   metrics().video_failures.Add({{"stage", rec.state}}).Increment();
   rec.failure_reason = reason;
+  rec.import_headers.clear(); // an import that failed is not tried again
   log::warn("video.failed", {{"video", rec.id}, {"reason", reason}});
   transition(self, states::failed, reason);
   self->quit();
@@ -149,6 +150,7 @@ void source_stored(self_ptr self, const task_result& r) {
   auto& rec = self->state.rec;
   rec.source_bytes = r.bytes;
   rec.source_sha256 = r.sha256;
+  rec.import_headers.clear(); // an origin's credentials: not kept after use
   if (rec.filename.empty())
     rec.filename = r.filename;
   if (self->state.ctx->view)

@@ -140,9 +140,11 @@ const codec::rendition* best_mp4(const video_record& v) {
   return best;
 }
 
-json av_video(node& n, const video_record& v) {
+/// The video object as `who` is shown it: a private video's assets carry a
+/// playback token of the caller's key (none for an upload token's holder).
+json av_video(node& n, const video_record& v, const principal& who) {
   auto base = n.config().public_url;
-  auto tok = playback_segment(n, v);
+  auto tok = playback_segment(n, v, who);
   auto media = base + "/media/" + v.id + "/" + tok;
   auto player = base + "/embed/" + v.id;
   if (!tok.empty()) // "token/<t>/" -> "?token=<t>"
@@ -350,9 +352,10 @@ void part_refused(httplib::Response& res, const caf::error& err,
 /// the video `id`, or, with `id` empty, for the video named by a
 /// "videoId" field or else a new one titled after the file (upload
 /// tokens). Answers 201 with the video.
-void receive_source(node& n, const std::string& tenant, std::string id,
+void receive_source(node& n, const principal& who, std::string id,
                     const httplib::Request& req, httplib::Response& res,
                     const httplib::ContentReader& reader) {
+  auto& tenant = who.tenant;
   auto range = parse_content_range(req.get_header_value("Content-Range"));
   if (!range) {
     problem(res, 400, "video-content-range-malformed",
@@ -439,7 +442,7 @@ void receive_source(node& n, const std::string& tenant, std::string id,
     return;
   }
   tmp.release(); // adopted (or removed) by the node
-  reply_json(res, 201, av_video(n, *v));
+  reply_json(res, 201, av_video(n, *v, who));
 }
 
 /// The video `id` of the caller's tenant, or a 404 answered.
@@ -490,10 +493,10 @@ router::reader_handler for_video_upload(node& n, F h) {
 }
 
 /// Answers the video (with `status`) or the error that came instead.
-void reply_video(node& n, httplib::Response& res,
+void reply_video(node& n, const principal& who, httplib::Response& res,
                  const caf::expected<video_record>& v, int status = 200) {
   if (v)
-    reply_json(res, status, av_video(n, *v));
+    reply_json(res, status, av_video(n, *v, who));
   else
     render_error(d, v.error(), res);
 }
@@ -770,7 +773,7 @@ void add_apivideo_api(router& r, node& n) {
              render_error(d, v.error(), res);
              return;
            }
-           reply_json(res, 201, av_video(n, *v));
+           reply_json(res, 201, av_video(n, *v, *who));
          });
 
   r.get(R"(/videos)", "apivideo.list",
@@ -842,14 +845,15 @@ void add_apivideo_api(router& r, node& n) {
           std::stable_sort(hits.begin(), hits.end(), [&](auto& a, auto& b) {
             return order == "asc" ? key(a) < key(b) : key(b) < key(a);
           });
-          reply_page(res, "/videos", hits, *pg,
-                     [&n](const video_record& v) { return av_video(n, v); });
+          reply_page(res, "/videos", hits, *pg, [&](const video_record& v) {
+            return av_video(n, v, *who);
+          });
         });
 
   r.get(R"(/videos/([^/]+))", "apivideo.get",
-        for_video(n, [&n](const principal&, const video_record& v,
+        for_video(n, [&n](const principal& who, const video_record& v,
                           const httplib::Request&, httplib::Response& res) {
-          reply_json(res, 200, av_video(n, v));
+          reply_json(res, 200, av_video(n, v, who));
         }));
 
   r.patch(R"(/videos/([^/]+))", "apivideo.update",
@@ -866,8 +870,8 @@ void add_apivideo_api(router& r, node& n) {
               return;
             }
             if (auto patch = to_patch(*body, res))
-              reply_video(n, res, n.update_video(who.tenant, v.id,
-                                                 patch->dump()));
+              reply_video(n, who, res,
+                          n.update_video(who.tenant, v.id, patch->dump()));
           }));
 
   r.del(R"(/videos/([^/]+))", "apivideo.delete",
@@ -887,7 +891,7 @@ void add_apivideo_api(router& r, node& n) {
              problem(res, 400, "video-source-already-uploaded",
                      "The source of the video is already uploaded.", "file");
            else
-             receive_source(n, who.tenant, v.id, req, res, reader);
+             receive_source(n, who, v.id, req, res, reader);
          }));
 
   r.post(R"(/upload)", "apivideo.upload",
@@ -905,7 +909,10 @@ void add_apivideo_api(router& r, node& n) {
                      "The upload token is invalid or expired.", "token");
              return;
            }
-           receive_source(n, t->tenant, {}, req, res, reader);
+           // No key: a private video's assets get no playback token.
+           principal holder;
+           holder.tenant = t->tenant;
+           receive_source(n, holder, {}, req, res, reader);
          });
 
   r.get(R"(/videos/([^/]+)/status)", "apivideo.status",
@@ -940,7 +947,7 @@ void add_apivideo_api(router& r, node& n) {
              problem(res, 400, "uploaded-file-extension-invalid",
                      "Only JPEG and PNG images are supported.", "file");
            else
-             reply_video(n, res, std::move(updated));
+             reply_video(n, who, res, std::move(updated));
          }));
 
   r.patch(R"(/videos/([^/]+)/thumbnail)", "apivideo.thumbnail_pick",
@@ -966,7 +973,8 @@ void add_apivideo_api(router& r, node& n) {
             if (!v.probed || v.state == states::failed) {
               // No frames yet: the poster is taken there once there are.
               nlohmann::json patch = {{"poster_at_s", *at}};
-              reply_video(n, res, n.update_video(who.tenant, v.id, patch.dump()));
+              reply_video(n, who, res,
+                          n.update_video(who.tenant, v.id, patch.dump()));
               return;
             }
             // Past the end: the first frame, as api.video does.
@@ -986,7 +994,8 @@ void add_apivideo_api(router& r, node& n) {
                                            + err.message()),
                            res);
             else
-              reply_video(n, res, n.set_poster(who.tenant, v.id, tmp.path));
+              reply_video(n, who, res,
+                          n.set_poster(who.tenant, v.id, tmp.path));
           }));
 
   r.post(R"(/webhooks)", "apivideo.webhook_create",

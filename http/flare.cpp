@@ -6,6 +6,7 @@
 #include "http/render.hpp"
 #include "http/routes.hpp"
 #include "http/upload_receiver.hpp"
+#include "ops/crypto.hpp"
 #include "ops/util.hpp"
 
 #include <algorithm>
@@ -164,12 +165,15 @@ std::string percent_encode(const std::string& s) {
   return out;
 }
 
-/// The signature of a presigned PUT: HMAC over method, path, content type
-/// and expiry, under the cluster's signing secret (any node checks it).
+/// The signature of a presigned PUT: HMAC over method, path, content type,
+/// expiry and the id of the key that asked for it (the URL dies with the
+/// key), under the cluster's signing secret (any node checks it).
 std::string presign_signature(node& n, const std::string& path,
-                              const std::string& type, int64_t expires) {
-  return hex(hmac_sha256(n.signing_secret(), "PUT\n" + path + "\n" + type
-                                               + "\n" + std::to_string(expires)));
+                              const std::string& type, int64_t expires,
+                              const std::string& key_id) {
+  return hex(hmac_sha256(n.signing_secret(),
+                         "PUT\n" + path + "\n" + type + "\n" +
+                             std::to_string(expires) + "\n" + key_id));
 }
 
 /// A file name as a URL path segment can carry it: its last component,
@@ -301,9 +305,12 @@ void add_flare_api(router& r, node& n) {
            auto expires = now_ms() + ttl.get<int64_t>() * 1000;
            auto path = "/presigned/" + v->id + "/" + file;
            auto base = n.config().public_url;
-           auto url = base + "/presigned/" + v->id + "/" + percent_encode(file)
-                      + "?expires=" + std::to_string(expires) + "&signature="
-                      + presign_signature(n, path, type, expires);
+           auto key_id = key_id_of(who->key_hash);
+           auto url = base + "/presigned/" + v->id + "/" +
+                      percent_encode(file) +
+                      "?expires=" + std::to_string(expires) + "&key=" + key_id +
+                      "&signature=" +
+                      presign_signature(n, path, type, expires, key_id);
            reply_json(res, 200,
                       {{"uploadUrl", url},
                        {"method", "PUT"},
@@ -326,10 +333,11 @@ void add_flare_api(router& r, node& n) {
             expires = 0;
           }
           auto type = req.get_header_value("Content-Type");
-          bool signed_ok =
-            is_uuid(id) && expires > 0
-            && equal_secrets(req.get_param_value("signature"),
-                             presign_signature(n, req.path, type, expires));
+          auto key_id = req.get_param_value("key");
+          bool signed_ok = is_uuid(id) && expires > 0 &&
+                           equal_secrets(req.get_param_value("signature"),
+                                         presign_signature(n, req.path, type,
+                                                           expires, key_id));
           if (!signed_ok) {
             reply_error(d, ec::forbidden,
                         "the upload URL's signature does not match (a changed "
@@ -344,6 +352,17 @@ void add_flare_api(router& r, node& n) {
           auto v = n.get_video("", id);
           if (!v) {
             render_error(d, v.error(), res);
+            return;
+          }
+          // The key that asked for the URL must still be there.
+          auto signer = n.key_by_id(key_id);
+          if (!signer && code_of(signer.error()) != ec::unauthorized) {
+            render_error(d, signer.error(), res);
+            return;
+          }
+          if (!signer || (!signer->admin && signer->tenant != v->tenant)) {
+            reply_error(d, ec::forbidden,
+                        "the key that made this upload URL was revoked", res);
             return;
           }
           if (v->state != states::created || !v->upload.parts.empty()) {
@@ -406,9 +425,7 @@ void add_flare_api(router& r, node& n) {
                 patch["password_hash"] = "";
               } else if (p.is_string() && !p.get<std::string>().empty()
                          && p.get<std::string>().size() <= 256) {
-                auto salt = random_token(16);
-                patch["password_hash"] =
-                  salt + "$" + sha256_hex(salt + p.get<std::string>());
+                patch["password_hash"] = hash_password(p.get<std::string>());
               } else {
                 reply_error(d, ec::invalid_argument,
                             "password must be a non-empty string, or null to "

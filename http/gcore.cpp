@@ -92,9 +92,13 @@ std::string media_text(node& n, const std::string& id, const std::string& rel) {
   return text.size() > (1 << 20) ? std::string{} : text;
 }
 
-json gcore_video(node& n, const video_record& v, bool with_sprite = true) {
+/// The video object as `who` is shown it (a private video's URLs carry a
+/// playback token of the caller's key).
+json gcore_video(node& n, const video_record& v, const principal& who,
+                 bool with_sprite = true) {
   auto base = n.config().public_url;
-  auto media = base + "/media/" + v.id + "/" + playback_segment(n, v);
+  auto seg = playback_segment(n, v, who);
+  auto media = base + "/media/" + v.id + "/" + seg;
   auto s = v.source;
   json j = {{"id", number_of_uuid(v.id)},
             {"name", v.title},
@@ -137,7 +141,6 @@ json gcore_video(node& n, const video_record& v, bool with_sprite = true) {
   j["dash_url"] = ready ? json(media + (v.dash.empty() ? "manifest.mpd" : v.dash))
                         : json(nullptr);
   auto iframe = base + "/embed/" + v.id;
-  auto seg = playback_segment(n, v);
   if (!seg.empty())
     iframe += "?token=" + seg.substr(6, seg.size() - 7);
   j["iframe_url"] = iframe;
@@ -515,7 +518,8 @@ void add_gcore_api(router& r, node& n) {
              return;
            }
            // Gcore answers a list holding the new video.
-           reply_json(res, 200, json::array({gcore_video(n, *with_poster)}));
+           reply_json(res, 200,
+                      json::array({gcore_video(n, *with_poster, *who)}));
          });
 
   r.get(R"(/streaming/videos)", "gcore.list",
@@ -573,7 +577,7 @@ void add_gcore_api(router& r, node& n) {
               continue;
             if (static_cast<int64_t>(out.size()) >= *per_page)
               break;
-            out.push_back(gcore_video(n, v, false));
+            out.push_back(gcore_video(n, v, *who, false));
           }
           reply_json(res, 200, out);
         });
@@ -604,9 +608,9 @@ void add_gcore_api(router& r, node& n) {
         });
 
   r.get(R"(/streaming/videos/(\d+))", "gcore.get",
-        for_video(n, [&n](const principal&, const video_record& v,
+        for_video(n, [&n](const principal& who, const video_record& v,
                           const httplib::Request&, httplib::Response& res) {
-          reply_json(res, 200, gcore_video(n, v));
+          reply_json(res, 200, gcore_video(n, v, who));
         }));
 
   r.patch(R"(/streaming/videos/(\d+))", "gcore.update",
@@ -634,7 +638,7 @@ void add_gcore_api(router& r, node& n) {
             else if (auto with_poster = apply_poster(n, who, *updated, *body); !with_poster)
               render_error(d, with_poster.error(), res, "poster");
             else
-              reply_json(res, 200, gcore_video(n, *with_poster));
+              reply_json(res, 200, gcore_video(n, *with_poster, who));
           }));
 
   r.del(R"(/streaming/videos/(\d+))", "gcore.delete",
@@ -647,7 +651,7 @@ void add_gcore_api(router& r, node& n) {
         }));
 
   r.get(R"(/streaming/videos/(\d+)/upload)", "gcore.upload_params",
-        for_video(n, [&n](const principal&, const video_record& v,
+        for_video(n, [&n](const principal& who, const video_record& v,
                           const httplib::Request&, httplib::Response& res) {
           if (v.state != states::created || !v.import_url.empty()
               || !v.upload.parts.empty()) {
@@ -660,13 +664,14 @@ void add_gcore_api(router& r, node& n) {
           // This node takes the upload: tus keeps an upload on one node.
           auto host = n.config().public_url;
           host = host.substr(host.find("://") + 3);
-          reply_json(res, 200,
-                     {{"servers", json::array({{{"id", 1},
-                                                {"hostname", host},
-                                                {"role", "upload"},
-                                                {"active", true}}})},
-                      {"token", tus_token(n, v.id, tus_token_ttl_s)},
-                      {"video", gcore_video(n, v)}});
+          reply_json(
+              res, 200,
+              {{"servers", json::array({{{"id", 1},
+                                         {"hostname", host},
+                                         {"role", "upload"},
+                                         {"active", true}}})},
+               {"token", tus_token(n, v.id, who.key_hash, tus_token_ttl_s)},
+               {"video", gcore_video(n, v, who)}});
         }));
 }
 

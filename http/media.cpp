@@ -66,13 +66,33 @@ bool restricted(const video_record& v) {
   return !v.info.is_public || !v.info.password_hash.empty();
 }
 
-std::string playback_segment(node& n, const video_record& v) {
-  if (!restricted(v))
+namespace {
+
+/// What a playback token given for a password carries: "p" and a digest of
+/// the stored hash (not the hash itself: tokens travel in URLs).
+std::string password_binding(const video_record& v) {
+  return "p" +
+         sha256_hex("reel playback\x1f" + v.info.password_hash).substr(0, 16);
+}
+
+/// pt.<video>.<k + key id | p + password digest>.<expiry>.<mac>
+std::string playback_token(node& n, const video_record& v,
+                           const std::string& binding) {
+  return sign_token(n.signing_secret(), "pt", {v.id, binding},
+                    now_ms() + playback_ttl_ms);
+}
+
+} // namespace
+
+std::string playback_segment(node& n, const video_record& v,
+                             const principal& who) {
+  if (!restricted(v) || who.key_hash.empty())
     return {};
-  return "token/"
-         + sign_token(n.signing_secret(), "pt", {v.id},
-                      now_ms() + playback_ttl_ms)
-         + "/";
+  return "token/" + playback_token(n, v, "k" + key_id_of(who.key_hash)) + "/";
+}
+
+std::string password_playback_token(node& n, const video_record& v) {
+  return playback_token(n, v, password_binding(v));
 }
 
 std::string playback_denied(node& n, const video_record& v,
@@ -84,7 +104,24 @@ std::string playback_denied(node& n, const video_record& v,
   auto fields = verify_token(n.signing_secret(), "pt", token, now_ms());
   if (!fields)
     return "playback token: " + message_of(fields.error());
-  if (fields->size() != 1 || fields->front() != v.id)
+  if (fields->empty() || fields->front() != v.id)
+    return "the playback token is for another video";
+  if (fields->size() != 2 || (*fields)[1].empty())
+    return "the playback token is of an older form: get a new one";
+  auto& by = (*fields)[1];
+  if (by.front() == 'p') {
+    if (v.info.password_hash.empty() || !equal_secrets(by, password_binding(v)))
+      return "the video's password has changed: enter it again";
+    return {};
+  }
+  if (by.front() != 'k')
+    return "invalid playback token";
+  auto key = n.key_by_id(by.substr(1));
+  if (!key)
+    return code_of(key.error()) == ec::unauthorized
+               ? "the API key that gave this playback token was revoked"
+               : "the playback token cannot be checked now";
+  if (!key->admin && key->tenant != v.tenant)
     return "the playback token is for another video";
   return {};
 }
@@ -181,11 +218,15 @@ void add_media(router& r, node& n) {
           auto file = std::make_shared<fd_holder>(fd);
           auto size = static_cast<uint64_t>(st.st_size);
           res.set_header("Accept-Ranges", "bytes");
-          res.set_header("Cache-Control", rel.size() > 5
-                                              && rel.substr(rel.size() - 5)
-                                                   == ".m3u8"
-                                            ? "public, max-age=60"
-                                            : "public, max-age=31536000");
+          // A restricted video's media stay in the viewer's own cache: a
+          // shared one would hand them out without their token.
+          bool playlist =
+              rel.size() > 5 && rel.substr(rel.size() - 5) == ".m3u8";
+          res.set_header("Cache-Control",
+                         restricted(v) ? (playlist ? "private, max-age=60"
+                                                   : "private, max-age=3600")
+                         : playlist    ? "public, max-age=60"
+                                       : "public, max-age=31536000");
           uint64_t first = 0;
           uint64_t length = size;
           auto range = parse_range(req.get_header_value("Range"), size);

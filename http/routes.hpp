@@ -33,12 +33,21 @@ void add_flare_api(router& r, node& n);
 /// (api.video) or has a password (Flare).
 bool restricted(const video_record& v);
 
-/// The path segment "token/<t>/" a restricted video's media URLs carry (a
-/// playback token signed for it, valid a day); "" for another video.
-std::string playback_segment(node& n, const video_record& v);
+/// The path segment "token/<t>/" a restricted video's media URLs carry
+/// when `who` is shown them: a playback token signed for the video, valid
+/// a day, naming the key of `who` (key_id_of) so that it dies with that
+/// key; "" for another video, or a caller without a key.
+std::string playback_segment(node& n, const video_record& v,
+                             const principal& who);
+
+/// The playback token the password of a protected video gives (its page's
+/// form): bound to a digest of the stored password hash, so that changing
+/// or removing the password ends it.
+std::string password_playback_token(node& n, const video_record& v);
 
 /// Why `token` does not open video `v` ("" when it does, or when the video
-/// is public).
+/// is public): not a playback token of this video, expired, its key
+/// revoked, or the password it was given for changed.
 std::string playback_denied(node& n, const video_record& v,
                             const std::string& token);
 

@@ -67,6 +67,8 @@ struct upload_info {
   std::string id;
   std::string video;  // UUID
   std::string tenant;
+  std::string key;    // id of the API key whose token began it (key_id_of);
+                      // "" for uploads begun before tokens named keys
   int64_t length = 0; // Upload-Length
   int64_t offset = 0; // bytes stored (fsync'd)
   std::string filename;
@@ -77,9 +79,10 @@ struct upload_info {
 
 json to_json(const upload_info& u) {
   return {{"video", u.video},       {"tenant", u.tenant},
-          {"length", u.length},     {"offset", u.offset},
-          {"filename", u.filename}, {"metadata", u.metadata},
-          {"expires_ms", u.expires_ms}, {"complete", u.complete}};
+          {"key", u.key},           {"length", u.length},
+          {"offset", u.offset},     {"filename", u.filename},
+          {"metadata", u.metadata}, {"expires_ms", u.expires_ms},
+          {"complete", u.complete}};
 }
 
 bool from_json(const json& j, upload_info& u) {
@@ -88,6 +91,7 @@ bool from_json(const json& j, upload_info& u) {
   try {
     u.video = j.at("video").get<std::string>();
     u.tenant = j.at("tenant").get<std::string>();
+    u.key = j.value("key", std::string{});
     u.length = j.at("length").get<int64_t>();
     u.offset = j.at("offset").get<int64_t>();
     u.filename = j.value("filename", std::string{});
@@ -467,6 +471,22 @@ void state_headers(httplib::Response& res, const upload_info& u) {
   res.set_header("Upload-Expires", http_date(u.expires_ms));
 }
 
+/// Whether the API key a tus token names (key_id_of) still exists and may
+/// upload to `v`; answers 401 (or the store's error) itself otherwise.
+bool key_allows(node& n, const std::string& key, const video_record& v,
+                httplib::Response& res) {
+  auto who = n.key_by_id(key);
+  if (!who && code_of(who.error()) != ec::unauthorized) {
+    fail(res, status_of(code_of(who.error())), message_of(who.error()));
+    return false;
+  }
+  if (!who || (!who->admin && who->tenant != v.tenant)) {
+    fail(res, 401, "the API key that gave the upload token was revoked");
+    return false;
+  }
+  return true;
+}
+
 // Handlers.
 
 void create(node& n, upload_store& store, const httplib::Request& req,
@@ -516,12 +536,13 @@ void create(node& n, upload_store& store, const httplib::Request& req,
     return;
   }
   auto fields = verify_token(n.signing_secret(), "tus", token->second, now);
-  if (!fields || fields->size() != 1) {
+  if (!fields || fields->size() != 2) {
     fail(res, 401, "upload token " + (fields ? std::string{"invalid"}
                                              : message_of(fields.error())));
     return;
   }
   auto video = fields->front();
+  auto key = (*fields)[1];
   if (auto named = meta->find("video_id"); named != meta->end()) {
     auto id = video_of(named->second);
     if (!id) {
@@ -540,6 +561,8 @@ void create(node& n, upload_store& store, const httplib::Request& req,
          code == ec::not_found ? "no such video" : message_of(v.error()));
     return;
   }
+  if (!key_allows(n, key, *v, res))
+    return;
   if (v->state != states::created || !v->import_url.empty()
       || !v->upload.parts.empty() || !v->source_sha256.empty()) {
     std::string how = !v->import_url.empty()    ? " (imported from a URL)"
@@ -553,6 +576,7 @@ void create(node& n, upload_store& store, const httplib::Request& req,
   u.id = random_token(upload_id_chars);
   u.video = v->id;
   u.tenant = v->tenant;
+  u.key = key;
   u.length = *length;
   meta->erase("token"); // a credential: not kept
   u.filename = meta->count("filename") ? (*meta)["filename"] : std::string{};
@@ -691,6 +715,17 @@ void patch(node& n, upload_store& store, const httplib::Request& req,
   if (!settle(n, store, *u)) {
     refuse(404, "the upload failed: start a new one");
     return;
+  }
+  if (!u->key.empty() && !u->complete) {
+    auto v = n.get_video("", u->video);
+    if (!v) {
+      refuse(status_of(code_of(v.error())), message_of(v.error()));
+      return;
+    }
+    if (!key_allows(n, u->key, *v, res)) {
+      res.set_header("Connection", "close");
+      return;
+    }
   }
   if (*given != u->offset) {
     state_headers(res, *u);
@@ -851,8 +886,9 @@ void terminate(upload_store& store, const httplib::Request& req,
 
 } // namespace
 
-std::string tus_token(node& n, const std::string& video_id, int64_t ttl_s) {
-  return sign_token(n.signing_secret(), "tus", {video_id},
+std::string tus_token(node& n, const std::string& video_id,
+                      const std::string& key_hash, int64_t ttl_s) {
+  return sign_token(n.signing_secret(), "tus", {video_id, key_id_of(key_hash)},
                     now_ms() + ttl_s * 1000);
 }
 

@@ -15,14 +15,16 @@
 namespace reel::http {
 
 /// A token that lets its holder upload the source of video `video_id` (a
-/// UUID) through tus, valid `ttl_s` seconds: sign_token(n.signing_secret(),
-/// "tus", {video_id}, expiry) (ops/token.hpp).
+/// UUID) through tus, valid `ttl_s` seconds, while the API key whose
+/// SHA-256 is `key_hash` exists: sign_token(n.signing_secret(), "tus",
+/// {video_id, key_id_of(key_hash)}, expiry) (ops/token.hpp).
 std::string tus_token(node& n, const std::string& video_id,
-                      int64_t ttl_s = 24 * 3600);
+                      const std::string& key_hash, int64_t ttl_s = 24 * 3600);
 
 /// tus 1.0.0 on /upload/: OPTIONS, POST /upload/ (creation), HEAD, PATCH
 /// and DELETE /upload/{upload id}; extensions creation, termination and
-/// expiration. Creation's Upload-Metadata must carry "token" (tus_token)
+/// expiration. Creation's Upload-Metadata must carry "token" (tus_token;
+/// refused once its key is revoked, and so are the PATCHes of the upload)
 /// and may carry "video_id" (the video's integer id or UUID; it must be
 /// the token's), "filename" and anything else. Uploads live under
 /// <data_dir>/tus/ and survive restarts; the last byte makes the file the

@@ -118,6 +118,11 @@ bool sealer::is_sealed(std::string_view value) {
 }
 
 caf::expected<std::string> sealer::open(std::string_view sealed) const {
+  return open(sealed, nullptr);
+}
+
+caf::expected<std::string> sealer::open(std::string_view sealed,
+                                        size_t* key_index) const {
   if (!is_sealed(sealed))
     return make_error(ec::invalid_argument, "not a sealed value");
   bool ok = false;
@@ -126,7 +131,8 @@ caf::expected<std::string> sealer::open(std::string_view sealed) const {
     return make_error(ec::invalid_argument, "not a sealed value");
   auto n = raw.size() - nonce_bytes - tag_bytes;
   auto* ct = bytes(raw) + nonce_bytes;
-  for (auto& key : keys_) {
+  for (size_t k = 0; k < keys_.size(); ++k) {
+    auto& key = keys_[k];
     std::string out(n, '\0');
     std::unique_ptr<EVP_CIPHER_CTX, ctx_free> c{EVP_CIPHER_CTX_new()};
     int len = 0;
@@ -138,8 +144,11 @@ caf::expected<std::string> sealer::open(std::string_view sealed) const {
         EVP_DecryptUpdate(c.get(), pt, &len, ct, static_cast<int>(n)) == 1 &&
         EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_TAG, tag_bytes,
                             tag.data()) == 1 &&
-        EVP_DecryptFinal_ex(c.get(), pt + len, &len) == 1)
+        EVP_DecryptFinal_ex(c.get(), pt + len, &len) == 1) {
+      if (key_index)
+        *key_index = k;
       return out;
+    }
   }
   return make_error(ec::unauthorized, "the sealed value does not open with "
                                       "this cluster's keys");

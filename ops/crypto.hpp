@@ -9,6 +9,8 @@
 // (HKDF-SHA256 with a label), so that knowing one says nothing of another:
 //   "reel cluster ca v1"  -> the CA key that admits members (ops/pki.hpp)
 //   "reel at-rest v1"     -> the AES-256-GCM key of sealed values
+//   "reel token digest v1" -> the HMAC key whose digests of upload tokens
+//                            name their rows (docs/security.md)
 // Token signing keeps its own derivation (actors/node.cpp) for tokens
 // already handed out.
 
@@ -41,6 +43,10 @@ public:
   /// sealed by another cluster), ec::invalid_argument when it is not a
   /// sealed value at all.
   caf::expected<std::string> open(std::string_view sealed) const;
+  /// The same, and which key opened it (0: the one new values are sealed
+  /// under; a value opened by another is worth sealing again).
+  caf::expected<std::string> open(std::string_view sealed,
+                                  size_t* key_index) const;
   /// Whether `value` has the form seal() gives (legacy rows do not).
   static bool is_sealed(std::string_view value);
 

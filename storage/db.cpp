@@ -33,11 +33,17 @@ rocksdb::WriteOptions synced() {
 } // namespace
 
 db::~db() {
+  close();
+}
+
+void db::close() {
   for (auto* h : handles_)
     if (db_)
-      db_->DestroyColumnFamilyHandle(h);
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  handles_.clear();
   if (db_)
     db_->Close().PermitUncheckedError(); // closing: nothing left to do
+  db_.reset();
 }
 
 caf::expected<std::unique_ptr<db>> db::open(const std::string& dir) {
@@ -46,6 +52,13 @@ caf::expected<std::unique_ptr<db>> db::open(const std::string& dir) {
   if (err)
     return make_error(ec::storage_error,
                       "cannot create " + dir + ": " + err.message());
+  std::unique_ptr<db> result{new db};
+  if (auto e = result->open_dir(dir))
+    return e;
+  return result;
+}
+
+caf::error db::open_dir(const std::string& dir) {
   rocksdb::DBOptions opts;
   opts.create_if_missing = true;
   opts.create_missing_column_families = true;
@@ -62,12 +75,23 @@ caf::expected<std::unique_ptr<db>> db::open(const std::string& dir) {
   auto st = rocksdb::DB::Open(opts, dir, families, &handles, &raw);
   if (!st.ok())
     return to_error(st);
-  std::unique_ptr<db> result{new db};
-  result->db_.reset(raw);
+  dir_ = dir;
+  db_.reset(raw);
   // handles[0] is the default family, which we do not use.
-  result->db_->DestroyColumnFamilyHandle(handles[0]).PermitUncheckedError();
-  result->handles_.assign(handles.begin() + 1, handles.end());
-  return result;
+  db_->DestroyColumnFamilyHandle(handles[0]).PermitUncheckedError();
+  handles_.assign(handles.begin() + 1, handles.end());
+  return {};
+}
+
+caf::error db::scrub(const std::vector<cf>& families) {
+  rocksdb::CompactRangeOptions opts;
+  opts.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (auto family : families)
+    if (auto err = to_error(db_->CompactRange(
+            opts, handles_[static_cast<int>(family)], nullptr, nullptr)))
+      return err;
+  close();
+  return open_dir(dir_);
 }
 
 caf::error db::put(cf family, const std::string& key,

@@ -62,6 +62,14 @@ public:
   caf::expected<std::optional<video_record>> get_video(const std::string& id,
                                                        uint64_t* version = nullptr);
 
+  /// Compacts the families whole, down to their last level, then closes
+  /// and reopens the store (its list of files keeps the first and last key
+  /// of files long gone until it is written afresh at open): what was
+  /// overwritten or deleted in them is gone from every file afterwards
+  /// (rows rewritten so that no secret stays in plain). Only while nothing
+  /// else uses the store (a node's start).
+  caf::error scrub(const std::vector<cf>& families);
+
   /// Approximate on-disk size of the store, in bytes.
   int64_t size_bytes();
 
@@ -71,6 +79,9 @@ public:
 
 private:
   db() = default;
+  caf::error open_dir(const std::string& dir);
+  void close();
+  std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
   // Decoded video records by id, with the stored bytes they came from.
   static constexpr size_t max_decoded = 4096;

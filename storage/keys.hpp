@@ -45,9 +45,12 @@ inline std::string revoked_key(const std::string& key_hash) {
 }
 inline std::string revoked_key_prefix() { return std::string{"revoked"} + sep; }
 
-/// tokens: upload tokens by their value.
-inline std::string upload_token(const std::string& token) {
-  return std::string{"upload"} + sep + token;
+/// tokens: upload tokens by the digest of their value
+/// (at_rest_keys::token_digest, 64 hex digits). Releases before secrets
+/// were sealed named them by the value itself; those rows are rewritten at
+/// start (at_rest_form).
+inline std::string upload_token(const std::string& digest) {
+  return std::string{"upload"} + sep + digest;
 }
 inline std::string upload_token_prefix() { return std::string{"upload"} + sep; }
 

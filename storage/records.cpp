@@ -1,6 +1,8 @@
 #include "storage/records.hpp"
 
 #include "ops/util.hpp"
+#include "storage/db.hpp"
+#include "storage/keys.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -336,6 +338,93 @@ caf::error decode(const std::string& b, folder_record& x) { return decode_impl(b
 caf::error decode(const std::string& b, upload_token_record& x) { return decode_impl(b, x); }
 caf::error decode(const std::string& b, webhook_record& x) { return decode_impl(b, x); }
 caf::error decode(const std::string& b, delivery_record& x) { return decode_impl(b, x); }
+
+std::string at_rest_keys::token_digest(std::string_view token, size_t i) const {
+  return hex(hmac_sha256(digest_keys.at(i), token));
+}
+
+namespace {
+
+bool is_hex_digest(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+/// A secret sealed under the first key: the value to store instead when
+/// `secret` is plain or sealed under another key; nothing when it is in
+/// form (or does not open: kept as it is).
+std::optional<std::string> resealed(const at_rest_keys& k,
+                                    const std::string& secret) {
+  if (secret.empty())
+    return std::nullopt;
+  if (!sealer::is_sealed(secret))
+    return k.box.seal(secret);
+  size_t i = 0;
+  auto plain = k.box.open(secret, &i);
+  if (!plain || i == 0)
+    return std::nullopt;
+  return k.box.seal(*plain);
+}
+
+} // namespace
+
+std::optional<std::pair<std::string, std::string>>
+at_rest_form(const at_rest_keys& k, cf family, const std::string& key,
+             const std::string& value) {
+  using row = std::pair<std::string, std::string>;
+  if (!k.ready())
+    return std::nullopt;
+  auto prefix = keys::upload_token_prefix();
+  if (family == cf::tokens && key.rfind(prefix, 0) == 0) {
+    auto name = key.substr(prefix.size());
+    if (value.empty()) // a deletion: of a row named by the token itself?
+      return is_hex_digest(name) ? std::nullopt
+                                 : std::optional<row>{row{
+                                       keys::upload_token(k.token_digest(name)),
+                                       std::string{}}};
+    upload_token_record t;
+    if (decode(value, t) || t.token.empty())
+      return std::nullopt;
+    std::string plain = t.token;
+    bool reseal = true;
+    if (sealer::is_sealed(t.token)) {
+      size_t i = 0;
+      auto opened = k.box.open(t.token, &i);
+      if (!opened)
+        return std::nullopt;
+      plain = std::move(*opened);
+      reseal = i != 0;
+    }
+    auto want = keys::upload_token(k.token_digest(plain));
+    if (!reseal && want == key)
+      return std::nullopt;
+    if (reseal)
+      t.token = k.box.seal(plain);
+    return row{want, encode(t)};
+  }
+  if (family == cf::webhooks && !value.empty()) {
+    webhook_record w;
+    if (decode(value, w))
+      return std::nullopt;
+    auto sealed = resealed(k, w.secret);
+    if (!sealed)
+      return std::nullopt;
+    w.secret = std::move(*sealed);
+    return row{key, encode(w)};
+  }
+  if (family == cf::outbox && !value.empty()) {
+    delivery_record d;
+    if (decode(value, d))
+      return std::nullopt;
+    auto sealed = resealed(k, d.secret);
+    if (!sealed)
+      return std::nullopt;
+    d.secret = std::move(*sealed);
+    return row{key, encode(d)};
+  }
+  return std::nullopt;
+}
 
 int64_t folder_number(const std::string& tenant, const std::string& path) {
   auto h = sha256_hex(tenant + '\x1f' + path);

@@ -4,14 +4,19 @@
 // record is the one model every API dialect is a view of.
 
 #include "codec/codec.hpp"
+#include "ops/crypto.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace reel {
+
+enum class cf : int; // storage/db.hpp
 
 /// The states of a video; see docs/architecture.md.
 namespace states {
@@ -68,8 +73,9 @@ struct video_info {
   int32_t declared_width = 0;         // Flare: as the client declared
   int32_t declared_height = 0;
   double declared_duration_s = 0;
-  std::string password_hash; // Flare: "<salt>$<sha256(salt+password)>";
-                             // "" = no password
+  std::string password_hash; // Flare: hash_password's form (scrypt),
+                             // or the legacy "<salt>$<sha256(salt +
+                             // password)>"; "" = no password
   int64_t views = 0;         // plays started on the embed page
   std::string client_key;    // Flare: the s3Key the video was made with
 };
@@ -143,7 +149,7 @@ struct video_record {
   // imported from a URL (with extra request headers "Name: value").
   upload_state upload;
   std::string import_url;
-  std::vector<std::string> import_headers;
+  std::vector<std::string> import_headers; // dropped once the import ends
 };
 
 /// Applies a JSON merge patch to the client-settable fields of a video:
@@ -170,7 +176,8 @@ struct api_key_record {
 /// A delegated upload token (api.video): whoever holds it may upload one
 /// video to its tenant, until it expires (expires_ms 0: never).
 struct upload_token_record {
-  std::string token;
+  std::string token; // the token; stored sealed (at_rest_keys), under a
+                     // row named by its digest
   std::string tenant;
   int64_t ttl_s = 0;
   int64_t created_ms = 0;
@@ -185,7 +192,8 @@ struct webhook_record {
   std::string tenant;
   std::string url;
   std::vector<std::string> events;
-  std::string secret;   // signs each delivery's body (HMAC-SHA256)
+  std::string secret; // signs each delivery's body (HMAC-SHA256); stored
+                      // sealed, opened by node::list_webhooks
   std::string format = "native";
   int64_t created_ms = 0;
 };
@@ -198,7 +206,7 @@ struct delivery_record {
   std::string tenant;
   std::string url;
   std::string format;
-  std::string secret;
+  std::string secret; // the subscription's, sealed; opened only to sign
   std::string event;
   std::string video_id;
   std::string body;     // the JSON sent
@@ -242,6 +250,33 @@ caf::error decode(const std::string& bytes, folder_record& x);
 caf::error decode(const std::string& bytes, upload_token_record& x);
 caf::error decode(const std::string& bytes, webhook_record& x);
 caf::error decode(const std::string& bytes, delivery_record& x);
+
+/// How secrets that must be shown again are kept at rest
+/// (docs/security.md, "Secrets at rest"): sealed with AES-256-GCM, and an
+/// upload token's row named by a keyed digest of the token, so that the
+/// store (and what is replicated) never holds one in plain. Both from the
+/// cluster's root secret, or a lone node's; the first key of each makes new
+/// values, the others still open or find older ones.
+struct at_rest_keys {
+  sealer box;
+  std::vector<std::string> digest_keys; // HMAC-SHA256 keys, 32 bytes each
+
+  /// The hex HMAC-SHA256 of `token` under digest key `i`.
+  std::string token_digest(std::string_view token, size_t i = 0) const;
+  /// Whether there are keys (a node sets them at start).
+  bool ready() const { return !box.empty() && !digest_keys.empty(); }
+};
+
+/// Brings a row of `family` into the form kept at rest: an upload token
+/// kept under its own value (as releases before this one wrote them), a
+/// webhook or a delivery with its secret in plain, or a value sealed (or a
+/// row named) under a key other than the first. Answers the key and value
+/// to store instead (an upload token's key changes), nothing when the row
+/// is in form, of another kind, or unreadable (then kept as it is). With
+/// `value` empty (a deletion) only the key is mapped.
+std::optional<std::pair<std::string, std::string>>
+at_rest_form(const at_rest_keys& k, cf family, const std::string& key,
+             const std::string& value);
 
 /// A folder's number (Gcore's directory_id): from its tenant and path.
 int64_t folder_number(const std::string& tenant, const std::string& path);

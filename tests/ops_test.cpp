@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "ops/config.hpp"
+#include "ops/crypto.hpp"
 #include "ops/error.hpp"
 #include "ops/metrics.hpp"
 #include "ops/token.hpp"
@@ -193,4 +194,55 @@ BOOST_AUTO_TEST_CASE(video_ids_carry_their_number) {
   BOOST_TEST(video_id_for_key("t\x1fvid_demo_123")
              != video_id_for_key("u\x1fvid_demo_123"));
   BOOST_TEST(number_of_uuid("not-a-uuid") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(sealed_values_open_with_any_key_and_say_which) {
+  auto lone = hkdf_sha256("a lone node's secret", "reel at-rest v1");
+  auto cluster = hkdf_sha256("the cluster secret", "reel at-rest v1");
+  BOOST_TEST(lone.size() == 32u);
+  BOOST_TEST(lone != cluster);
+  BOOST_TEST(hkdf_sha256("the cluster secret", "reel token digest v1") !=
+             cluster); // one key per purpose
+  sealer alone{{lone}};
+  auto sealed = alone.seal("whsec_plain-secret");
+  BOOST_TEST(sealer::is_sealed(sealed));
+  BOOST_TEST(!sealer::is_sealed("whsec_plain-secret"));
+  BOOST_TEST(sealed.find("plain-secret") == std::string::npos);
+  BOOST_TEST(alone.seal("whsec_plain-secret") != sealed); // a fresh nonce
+  // Joined a cluster: new values under the cluster's key, old ones open.
+  sealer joined{{cluster, lone}};
+  size_t which = 9;
+  auto old = joined.open(sealed, &which);
+  BOOST_REQUIRE(old);
+  BOOST_TEST(*old == "whsec_plain-secret");
+  BOOST_TEST(which == 1u);
+  auto fresh = joined.open(joined.seal("x"), &which);
+  BOOST_TEST(*fresh == "x");
+  BOOST_TEST(which == 0u);
+  // Another cluster's value, a tampered one, and no sealed value at all.
+  auto other = sealer{{cluster}}.open(sealed);
+  BOOST_TEST(code_of(other.error()) == ec::unauthorized);
+  auto tampered = sealed;
+  tampered[10] = tampered[10] == 'A' ? 'B' : 'A';
+  BOOST_TEST(!alone.open(tampered));
+  BOOST_TEST(code_of(alone.open("whsec_plain").error()) ==
+             ec::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(passwords_hash_slowly_and_legacy_hashes_still_check) {
+  auto stored = hash_password("secret123");
+  BOOST_TEST(stored.rfind("scrypt$32768$8$1$", 0) == 0);
+  BOOST_TEST(stored.find("secret123") == std::string::npos);
+  BOOST_TEST(check_password(stored, "secret123"));
+  BOOST_TEST(!check_password(stored, "secret124"));
+  BOOST_TEST(!password_needs_rehash(stored));
+  BOOST_TEST(hash_password("secret123") != stored); // salted
+  // What Flare's PATCH stored before: "<salt>$<sha256(salt + password)>".
+  auto legacy = "NaCl$" + sha256_hex("NaClsecret123");
+  BOOST_TEST(check_password(legacy, "secret123"));
+  BOOST_TEST(!check_password(legacy, "secret12"));
+  BOOST_TEST(password_needs_rehash(legacy));
+  // A stored value that would make a check cost too much is refused.
+  BOOST_TEST(!check_password("scrypt$1073741824$8$1$AAAA$AAAA", "x"));
+  BOOST_TEST(!check_password("", "x"));
 }

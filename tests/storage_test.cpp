@@ -252,3 +252,125 @@ BOOST_AUTO_TEST_CASE(patches_change_only_client_fields_with_their_types) {
   BOOST_TEST(back.info.metadata.at(0).key == "k");
   BOOST_TEST(!back.info.is_public);
 }
+
+namespace {
+
+at_rest_keys test_keys(const std::string& root) {
+  return at_rest_keys{sealer{{hkdf_sha256(root, "reel at-rest v1")}},
+                      {hkdf_sha256(root, "reel token digest v1")}};
+}
+
+/// Whether any file under `dir` holds `text`.
+bool any_file_holds(const std::string& dir, const std::string& text) {
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file())
+      continue;
+    std::ifstream in{e.path(), std::ios::binary};
+    std::string bytes{std::istreambuf_iterator<char>{in}, {}};
+    if (bytes.find(text) != std::string::npos) {
+      BOOST_TEST_MESSAGE(e.path().string() + " holds " + text);
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(rows_of_older_releases_are_brought_into_the_sealed_form) {
+  auto k = test_keys("root");
+  // An upload token as releases before sealing stored it: under its value.
+  upload_token_record t{"toPLAINtoken1234567890ab", "acme", 0, 5, 0};
+  auto legacy =
+      at_rest_form(k, cf::tokens, keys::upload_token(t.token), encode(t));
+  BOOST_REQUIRE(legacy);
+  BOOST_TEST(legacy->first == keys::upload_token(k.token_digest(t.token)));
+  BOOST_TEST(legacy->first.find(t.token) == std::string::npos);
+  BOOST_TEST(legacy->second.find(t.token) == std::string::npos);
+  upload_token_record back;
+  BOOST_REQUIRE(!decode(legacy->second, back));
+  BOOST_TEST(*k.box.open(back.token) == t.token);
+  BOOST_TEST(back.tenant == "acme");
+  // Once in form, nothing more to do.
+  BOOST_TEST(!at_rest_form(k, cf::tokens, legacy->first, legacy->second));
+  // A deletion sent by such a node names the token: mapped to its row.
+  auto del = at_rest_form(k, cf::tokens, keys::upload_token(t.token), "");
+  BOOST_REQUIRE(del);
+  BOOST_TEST(del->first == legacy->first);
+  BOOST_TEST(!at_rest_form(k, cf::tokens, legacy->first, ""));
+  // Webhook secrets and the copies in deliveries.
+  webhook_record w;
+  w.id = "webhook_1";
+  w.tenant = "acme";
+  w.secret = "whsec_PLAINsecret";
+  auto hook =
+      at_rest_form(k, cf::webhooks, keys::webhook("acme", w.id), encode(w));
+  BOOST_REQUIRE(hook);
+  BOOST_TEST(hook->first == keys::webhook("acme", w.id));
+  BOOST_TEST(hook->second.find("PLAINsecret") == std::string::npos);
+  webhook_record w2;
+  BOOST_REQUIRE(!decode(hook->second, w2));
+  BOOST_TEST(*k.box.open(w2.secret) == w.secret);
+  BOOST_TEST(!at_rest_form(k, cf::webhooks, hook->first, hook->second));
+  delivery_record d;
+  d.id = "dl_1";
+  d.secret = w.secret;
+  auto out = at_rest_form(k, cf::outbox, d.id, encode(d));
+  BOOST_REQUIRE(out);
+  BOOST_TEST(out->second.find("PLAINsecret") == std::string::npos);
+  // Other families are left alone; so is a value no key opens.
+  BOOST_TEST(!at_rest_form(k, cf::folders, "acme\x1froot", "{}"));
+  w.secret = test_keys("another cluster").box.seal("x");
+  BOOST_TEST(!at_rest_form(k, cf::webhooks, "k", encode(w)));
+}
+
+BOOST_AUTO_TEST_CASE(rows_under_a_second_key_move_to_the_first) {
+  // A lone node that joined a cluster: its rows are sealed and named under
+  // its own keys; the cluster's come first now.
+  auto lone = test_keys("lone");
+  auto cluster = test_keys("cluster");
+  at_rest_keys both{sealer{{hkdf_sha256("cluster", "reel at-rest v1"),
+                            hkdf_sha256("lone", "reel at-rest v1")}},
+                    {cluster.digest_keys[0], lone.digest_keys[0]}};
+  upload_token_record t{"toMINE", "acme", 0, 5, 0};
+  auto mine =
+      at_rest_form(lone, cf::tokens, keys::upload_token(t.token), encode(t));
+  BOOST_REQUIRE(mine);
+  auto moved = at_rest_form(both, cf::tokens, mine->first, mine->second);
+  BOOST_REQUIRE(moved);
+  BOOST_TEST(moved->first ==
+             keys::upload_token(cluster.token_digest("toMINE")));
+  upload_token_record back;
+  BOOST_REQUIRE(!decode(moved->second, back));
+  BOOST_TEST(*cluster.box.open(back.token) == "toMINE");
+  BOOST_TEST(!at_rest_form(both, cf::tokens, moved->first, moved->second));
+}
+
+BOOST_AUTO_TEST_CASE(a_scrubbed_family_keeps_no_overwritten_secret) {
+  // What a start does after rewriting rows: the plain values written by
+  // an older release are gone from every file of the store.
+  temp_dir dir;
+  auto k = test_keys("root");
+  std::string plain = "toLEGACYtoken0123456789";
+  {
+    auto store = db::open(dir.path);
+    BOOST_REQUIRE(store);
+    upload_token_record t{plain, "acme", 0, 5, 0};
+    BOOST_REQUIRE(
+        !(*store)->put(cf::tokens, keys::upload_token(plain), encode(t)));
+  }
+  BOOST_TEST(any_file_holds(dir.path, plain));
+  auto store = db::open(dir.path);
+  BOOST_REQUIRE(store);
+  upload_token_record t{plain, "acme", 0, 5, 0};
+  auto row = at_rest_form(k, cf::tokens, keys::upload_token(plain), encode(t));
+  BOOST_REQUIRE(row);
+  BOOST_REQUIRE(!(*store)->put(cf::tokens, row->first, row->second));
+  BOOST_REQUIRE(!(*store)->del(cf::tokens, keys::upload_token(plain)));
+  BOOST_REQUIRE(!(*store)->scrub({cf::tokens}));
+  BOOST_TEST(!any_file_holds(dir.path, plain));
+  auto got = (*store)->get(cf::tokens, row->first);
+  BOOST_REQUIRE(got);
+  BOOST_REQUIRE(*got);
+  BOOST_TEST(**got == row->second);
+}

@@ -310,7 +310,11 @@ test('update, thumbnails, privacy, delete; another tenant gets 404', async () =>
   const priv = await client.videos.update(v.videoId, { _public: false });
   assert.equal(priv._public, false);
   assert.match(priv.assets.hls, /\/token\/[^/]+\/master\.m3u8$/);
-  assert.equal((await fetch(priv.assets.hls)).status, 200);
+  const privHls = await fetch(priv.assets.hls);
+  assert.equal(privHls.status, 200);
+  // Kept out of shared caches (a public video's media may be kept there).
+  assert.match(privHls.headers.get('cache-control'), /^private/);
+  assert.equal((await fetch(priv.assets.thumbnail)).headers.get('cache-control').includes('public'), false);
   assert.equal((await fetch(priv.assets.player)).status, 200);
   const bare = priv.assets.hls.replace(/token\/[^/]+\//, '');
   assert.equal((await fetch(bare)).status, 403);

@@ -311,6 +311,11 @@ test('Flare: scopes, expiry, password-protected playback', async () => {
   const src = page.text.match(/var src = "([^"]+)"/)[1];
   assert.match(src, /\/token\//);
   assert.equal((await fetch(src)).status, 200, 'the page plays with its token');
+  assert.match((await fetch(src)).headers.get('cache-control'), /^private/);
+  // Another password ends the tokens the old one gave.
+  const changed = await flare('PATCH', `/api/video/update/${flareId}`, { password: 'secret456' });
+  assert.equal(changed.status, 200);
+  assert.equal((await fetch(src)).status, 403, 'a changed password ends its tokens');
   // null removes the password.
   const open = await flare('PATCH', `/api/video/update/${flareId}`, { password: null });
   assert.equal(open.json.video.passwordProtected, false);

@@ -31,6 +31,7 @@ using view_atom = caf::atom_constant<caf::atom("view")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using keep_atom = caf::atom_constant<caf::atom("keep")>;
 
 /// A worker runs one CPU-bound task at a time. Spawned detached.
 using worker_actor = caf::typed_actor<
@@ -91,6 +92,9 @@ using video_manager_actor = caf::typed_actor<
   caf::reacts_to<members_atom, std::vector<member_info>>,
   // A video record replicated from its owner (newer ones win).
   caf::reacts_to<caf::put_atom, video_record>,
+  // The same, answered once the record is durable here: the node that
+  // received an upload keeps the owner's record before it answers 202.
+  caf::replies_to<keep_atom, video_record>::with<caf::ok_atom>,
   // A video deleted on another node.
   caf::reacts_to<caf::delete_atom, video_record>,
   // Registers a new video. With its source stored (source_sha256 set) it

@@ -21,6 +21,11 @@
 #include <caf/openssl/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -42,24 +47,25 @@ class reel_actor_config : public caf::actor_system_config {
 public:
   /// `creds`: the node's cluster credentials (in a cluster), which make
   /// CAF speak TLS with certificates checked both ways.
-  reel_actor_config(int threads, const cluster::credentials* creds) {
+  reel_actor_config(int threads, bool clustered,
+                    const cluster::credentials* creds) {
     add_message_types<caf::id_block::reel>();
     add_message_type<std::vector<reel::video_record>>("std::vector<video_record>");
     set("scheduler.max-threads", threads);
     set("logger.verbosity", caf::atom("quiet"));
     set("logger.console", caf::atom("none"));
-    if (creds) {
+    if (clustered) {
       load<caf::io::middleman>();
-      load<caf::openssl::manager>();
-      // With a certificate, libcaf_openssl requires one from every peer
-      // (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT) and checks it
-      // against the CA file; without one it would fall back to an
-      // anonymous cipher that authenticates nobody.
-      openssl_certificate = creds->cert_file;
-      openssl_key = creds->key_file;
-      openssl_cafile = creds->ca_file;
-      // A hung peer sends no down message by itself: heartbeats make a
-      // stopped node "down" within about two seconds.
+      if (creds) {
+        load<caf::openssl::manager>();
+        // With a certificate, libcaf_openssl requires one from every peer
+        // (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT) and checks it
+        // against the CA file; without one it would fall back to an
+        // anonymous cipher that authenticates nobody.
+        openssl_certificate = creds->cert_file;
+        openssl_key = creds->key_file;
+        openssl_cafile = creds->ca_file;
+      }
       set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(250)});
       set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(2000)});
     }
@@ -67,6 +73,58 @@ public:
 };
 
 constexpr auto ask_timeout = std::chrono::seconds(30);
+
+/// Whether this node's cluster traffic runs without TLS: only in a build
+/// made for benchmarks (cmake -DREEL_BENCH_PLAINTEXT=ON, bench/scale.sh)
+/// and with REEL_BENCH_PLAINTEXT=1 in the environment, to measure what TLS
+/// costs. Release builds cannot do it at all.
+bool bench_plaintext() {
+#ifdef REEL_BENCH_PLAINTEXT
+  auto* v = std::getenv("REEL_BENCH_PLAINTEXT");
+  return v && std::string{v} == "1";
+#else
+  return false;
+#endif
+}
+
+/// Makes the kernel hand CAF's cluster listener a connection only once the
+/// peer has sent something (a member opens with its TLS ClientHello at
+/// once): connections that only open, or open and close, never reach CAF's
+/// one multiplexer thread, where each costs a TLS context (libcaf_openssl
+/// makes one per connection) and delays every member's heartbeat. CAF does
+/// not expose its listening socket, so it is found among this process's
+/// descriptors by its port.
+void defer_accept(uint16_t port) {
+  std::error_code err;
+  for (auto& e : std::filesystem::directory_iterator("/proc/self/fd", err)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(e.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof(addr);
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0
+        || !listening
+        || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0)
+      continue;
+    uint16_t bound = addr.ss_family == AF_INET
+                       ? ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port)
+                     : addr.ss_family == AF_INET6
+                       ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                       : 0;
+    if (bound != port)
+      continue;
+    int seconds = 10;
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds,
+                     sizeof(seconds))
+        != 0)
+      log::warn("cluster.defer_accept_failed", {{"port", std::to_string(port)}});
+  }
+}
 
 } // namespace
 
@@ -187,8 +245,15 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
   if (auto err = d.secure_at_rest())
     return err;
   // Blobs of videos without a record (a crash between storing an upload
-  // and registering it, or a deletion cut off) are removed before serving.
+  // and registering it, or a deletion cut off) are removed before serving,
+  // on a node alone. In a cluster a record may still arrive (the owner
+  // registered an upload this node received, and this node went down
+  // before it kept the record): there gc removes such blobs only once
+  // nobody has touched them for a day (node::gc, "orphans").
+  bool alone = d.ctx.config.cluster_listen.empty();
   for (auto* sub : {"sources", "work", "media"}) {
+    if (!alone)
+      break;
     std::error_code err;
     for (auto& e : std::filesystem::directory_iterator(
            d.ctx.config.data_dir + "/" + sub, err)) {
@@ -223,6 +288,10 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
     if (!link)
       return link.error();
     d.ctx.link = *link;
+    if (bench_plaintext()) {
+      d.creds.reset();
+      d.ctx.link = cluster::link_security::plaintext();
+    }
     d.data_plane = std::make_unique<cluster::blob_server>(cfg_.data_dir,
                                                           d.ctx.link);
     if (auto err = d.data_plane->start(me.cluster_host, 0))
@@ -231,8 +300,8 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
   }
   d.view = std::make_unique<cluster_view>(me, static_cast<size_t>(cfg_.replicas));
   d.ctx.view = d.view.get();
-  d.cfg = std::make_unique<reel_actor_config>(4, d.creds ? &*d.creds
-                                                          : nullptr);
+  d.cfg = std::make_unique<reel_actor_config>(4, clustered,
+                                              d.creds ? &*d.creds : nullptr);
   d.sys = std::make_unique<caf::actor_system>(*d.cfg);
   d.scheduler = d.sys->spawn(
     scheduler,
@@ -253,17 +322,21 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
     }
     d.ctx.member = d.sys->spawn(member, &d.ctx, d.manager, d.scheduler, me,
                                 std::move(seeds));
-    auto published = caf::openssl::publish(d.ctx.member, me.cluster_port,
+    auto published =
+      d.creds ? caf::openssl::publish(d.ctx.member, me.cluster_port,
+                                      me.cluster_host.c_str(), true)
+              : d.sys->middleman().publish(d.ctx.member, me.cluster_port,
                                            me.cluster_host.c_str(), true);
     if (!published)
       return make_error(ec::unavailable,
                         "cannot listen for the cluster on "
                           + cfg_.cluster_listen + ": "
                           + d.sys->render(published.error()));
+    defer_accept(me.cluster_port);
     log::info("cluster.listening",
               {{"cluster", cfg_.cluster_listen},
                {"data_port", std::to_string(me.data_port)},
-               {"tls", "mutual"},
+               {"tls", d.creds ? "mutual" : "off (benchmark build)"},
                {"ca", cluster::ca_fingerprint(cfg_.cluster_secret).substr(0, 16)}});
   }
   return n;
@@ -352,8 +425,18 @@ caf::expected<video_record> node::create_video(video_record draft,
   // the source from this node.
   auto id = draft.id;
   auto rec = impl_->ask_owner(create_atom::value, std::move(draft));
-  if (!rec)
+  if (!rec) {
     impl_->blobs->remove_video(id);
+    return rec;
+  }
+  // In a cluster the owner wrote the record; this node keeps it too before
+  // the client hears 202, so that both the source and its record are
+  // durable here, where this node's start-up sees them together.
+  if (impl_->ctx.member)
+    if (auto kept = impl_->ask<caf::ok_atom>(impl_->manager, keep_atom::value,
+                                             *rec);
+        !kept)
+      return kept.error();
   return rec;
 }
 

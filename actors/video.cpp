@@ -43,20 +43,26 @@ codec::clip_range clip_of(const video_record& rec) {
   return codec::clip_range{rec.clip_start_s, rec.clip_duration_s};
 }
 
-/// Writes the record; a video whose record cannot be written stops here.
-bool persist(self_ptr self) {
+/// Writes the record, with the webhook deliveries of `event` (if any) in
+/// the same batch; a video whose record cannot be written stops here.
+bool persist(self_ptr self, const std::string& event = {}) {
   auto& rec = self->state.rec;
+  auto* ctx = self->state.ctx;
   rec.updated_ms = now_ms();
-  if (auto err = self->state.ctx->store->put_video(rec)) {
+  auto rows = event.empty() ? std::vector<db::row_write>{}
+                            : event_rows(ctx, rec, event);
+  if (auto err = ctx->store->put_video(rec, rows)) {
     log::error("video.persist_failed",
                {{"video", rec.id}, {"error", message_of(err)}});
     self->quit();
     return false;
   }
+  if (!rows.empty())
+    wake_webhooks(ctx);
   // Every node keeps every record: any of them answers for this video, and
   // the next owner resumes from here if this node goes away.
-  if (self->state.ctx->member)
-    self->send(self->state.ctx->member, caf::put_atom::value, rec);
+  if (ctx->member)
+    self->send(ctx->member, caf::put_atom::value, rec);
   return true;
 }
 
@@ -68,11 +74,11 @@ bool transition(self_ptr self, const std::string& to,
   gauge.Add({{"state", to}}).Increment();
   rec.state = to;
   rec.history.push_back(state_change{to, now_ms(), reason});
-  if (!persist(self))
+  bool event = to == states::uploaded || to == states::ready
+               || to == states::failed;
+  if (!persist(self, event ? std::string{"video."} + to : std::string{}))
     return false;
   log::info("video.state", {{"video", rec.id}, {"state", to}});
-  if (to == states::uploaded || to == states::ready || to == states::failed)
-    emit_event(self->state.ctx, rec, std::string{"video."} + to);
   return true;
 }
 
@@ -252,8 +258,7 @@ void set_playable(self_ptr self, bool playable) {
     return;
   rec.playable_ms = now_ms();
   log::info("video.playable", {{"video", rec.id}});
-  if (persist(self))
-    emit_event(self->state.ctx, rec, "video.playable");
+  persist(self, "video.playable");
 }
 
 void finish(self_ptr self);

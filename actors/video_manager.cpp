@@ -92,6 +92,35 @@ void rebalance(self_ptr self) {
   }
 }
 
+/// Stores a record replicated from its owner unless this node's copy is
+/// newer (or this node runs the video: its own record is the truth), then
+/// starts its actor if this node should run it, or fetches its replicas.
+caf::error adopt(self_ptr self, const video_record& v) {
+  auto& st = self->state;
+  if (st.live.count(v.id))
+    return {};
+  auto mine = st.ctx->store->get_video(v.id);
+  if (mine && *mine && (*mine)->updated_ms > v.updated_ms)
+    return {}; // stale
+  if (mine && *mine && (*mine)->state != v.state) {
+    auto& gauge = metrics().videos;
+    gauge.Add({{"state", (*mine)->state}}).Decrement();
+    gauge.Add({{"state", v.state}}).Increment();
+  } else if (mine && !*mine) {
+    metrics().videos.Add({{"state", v.state}}).Increment();
+  }
+  if (auto err = st.ctx->store->put_video(v)) {
+    log::error("video.replicate_failed",
+               {{"video", v.id}, {"error", message_of(err)}});
+    return err;
+  }
+  if (should_run(self, v))
+    start_video(self, v);
+  else if (st.ctx->replicator)
+    self->send(st.ctx->replicator, caf::put_atom::value, v);
+  return {};
+}
+
 caf::expected<video_record> load(self_ptr self, const std::string& tenant,
                                  const std::string& id) {
   auto v = self->state.ctx->store->get_video(id);
@@ -159,29 +188,11 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       for (auto& [id, actor] : self->state.live)
         self->send(actor, members_atom::value, members);
     },
-    [self](caf::put_atom, video_record& v) {
-      auto& st = self->state;
-      if (st.live.count(v.id))
-        return; // this node runs it: its own record is the truth
-      auto mine = st.ctx->store->get_video(v.id);
-      if (mine && *mine && (*mine)->updated_ms > v.updated_ms)
-        return; // stale
-      if (mine && *mine && (*mine)->state != v.state) {
-        auto& gauge = metrics().videos;
-        gauge.Add({{"state", (*mine)->state}}).Decrement();
-        gauge.Add({{"state", v.state}}).Increment();
-      } else if (mine && !*mine) {
-        metrics().videos.Add({{"state", v.state}}).Increment();
-      }
-      if (auto err = st.ctx->store->put_video(v)) {
-        log::error("video.replicate_failed", {{"video", v.id},
-                                              {"error", message_of(err)}});
-        return;
-      }
-      if (should_run(self, v))
-        start_video(self, v);
-      else if (st.ctx->replicator)
-        self->send(st.ctx->replicator, caf::put_atom::value, v);
+    [self](caf::put_atom, video_record& v) { adopt(self, v); },
+    [self](keep_atom, video_record& v) -> caf::result<caf::ok_atom> {
+      if (auto err = adopt(self, v))
+        return err;
+      return caf::ok_atom::value;
     },
     [self](caf::delete_atom, const video_record& v) {
       stop_video(self, v.id);

@@ -177,8 +177,9 @@ bool known_event(const std::string& format, const std::string& event) {
          || event == "video.ready" || event == "video.failed";
 }
 
-void emit_event(node_context* ctx, const video_record& v,
-                const std::string& event) {
+std::vector<db::row_write> event_rows(node_context* ctx, const video_record& v,
+                                      const std::string& event) {
+  std::vector<db::row_write> rows;
   std::vector<webhook_record> subs;
   auto err = ctx->store->scan(cf::webhooks, keys::webhook_prefix(v.tenant),
                               [&](auto&, auto& bytes) {
@@ -190,10 +191,9 @@ void emit_event(node_context* ctx, const video_record& v,
   if (err) {
     log::error("webhook.scan_failed", {{"video", v.id},
                                        {"error", message_of(err)}});
-    return;
+    return rows;
   }
   auto now = now_ms();
-  bool any = false;
   for (auto& w : subs)
     for (auto& [name, body] : bodies(w, v, event, now)) {
       delivery_record d;
@@ -211,13 +211,13 @@ void emit_event(node_context* ctx, const video_record& v,
       d.video_id = v.id;
       d.body = body;
       d.created_ms = d.next_ms = now;
-      if (auto e = ctx->store->put(cf::outbox, keys::delivery(d.id), encode(d)))
-        log::error("webhook.store_failed", {{"video", v.id},
-                                            {"error", message_of(e)}});
-      else
-        any = true;
+      rows.push_back({cf::outbox, keys::delivery(d.id), encode(d)});
     }
-  if (any && ctx->webhooks)
+  return rows;
+}
+
+void wake_webhooks(node_context* ctx) {
+  if (ctx->webhooks)
     caf::anon_send(ctx->webhooks, caf::tick_atom::value);
 }
 

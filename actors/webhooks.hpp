@@ -18,11 +18,15 @@ namespace reel {
 /// video.source.recorded (live streams only: accepted, never sent).
 bool known_event(const std::string& format, const std::string& event);
 
-/// Puts the deliveries of `event` (reel's name) about `v` in the outbox,
-/// one per subscription of its tenant that wants it, and wakes the
-/// dispatcher.
-void emit_event(node_context* ctx, const video_record& v,
-                const std::string& event);
+/// The outbox rows of `event` (reel's name) about `v`: one delivery per
+/// subscription of its tenant that wants it. The video actor writes them in
+/// the same batch as the transition they report (db::put_video), so an
+/// event is never lost nor sent for a transition that was not stored.
+std::vector<db::row_write> event_rows(node_context* ctx, const video_record& v,
+                                      const std::string& event);
+
+/// Tells the dispatcher that deliveries are waiting.
+void wake_webhooks(node_context* ctx);
 
 /// Sends what the outbox holds when it is due: a 2xx answer delivers, any
 /// other (or none) is tried again after 1, 2, 4 ... times

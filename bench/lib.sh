@@ -25,14 +25,15 @@ make_source() {
 }
 
 # start_node NAME PREFIX... -- REELD ARGS: starts reeld (through PREFIX, e.g.
-# taskset) on a free port; sets NODE_URL and NODE_PID.
+# taskset) on a free port; sets NODE_URL and NODE_PID. REEL_BIN names the
+# build directory to take reeld from (default build).
 start_node() {
   local name=$1; shift
   local prefix=()
   while [ "$1" != "--" ]; do prefix+=("$1"); shift; done
   shift
   local port; port=$(free_port)
-  "${prefix[@]}" ./build/reeld --listen "127.0.0.1:$port" \
+  "${prefix[@]}" "./${REEL_BIN:-build}/reeld" --listen "127.0.0.1:$port" \
     --data "$work/$name" --node-id "$name" --bootstrap-key sk-bench "$@" \
     >"$work/$name.log" 2>&1 &
   NODE_PID=$!

@@ -132,13 +132,18 @@ db::scan(cf family, const std::string& prefix,
   return to_error(it->status());
 }
 
-caf::error db::put_video(const video_record& v) {
+caf::error db::put_video(const video_record& v,
+                          const std::vector<row_write>& with) {
   rocksdb::WriteBatch batch;
   auto st = batch.Put(handles_[static_cast<int>(cf::videos)], keys::video(v.id),
                       encode(v));
   if (st.ok())
     st = batch.Put(handles_[static_cast<int>(cf::video_index)],
                    keys::video_index(v.tenant, v.created_ms, v.id), "");
+  for (auto& row : with)
+    if (st.ok())
+      st = batch.Put(handles_[static_cast<int>(row.family)], row.key,
+                     row.value);
   if (!st.ok())
     return to_error(st);
   return to_error(db_->Write(synced(), &batch));

@@ -53,8 +53,18 @@ public:
                   const std::function<bool(const std::string&,
                                            const std::string&)>& fn);
 
-  /// Writes a video record and its index entry atomically (synced).
-  caf::error put_video(const video_record& v);
+  /// A row written together with a video record.
+  struct row_write {
+    cf family;
+    std::string key;
+    std::string value;
+  };
+
+  /// Writes a video record, its index entry and `with` (e.g. the webhook
+  /// deliveries of the transition it records) in one synced batch: all of
+  /// them or none.
+  caf::error put_video(const video_record& v,
+                       const std::vector<row_write>& with = {});
   /// Removes a video record and its index entry atomically.
   caf::error delete_video(const video_record& v);
   /// `version`, when given, is set to a digest of the stored bytes: equal

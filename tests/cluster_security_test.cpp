@@ -314,3 +314,85 @@ BOOST_AUTO_TEST_CASE(what_no_member_may_send_is_refused_and_counted) {
   BOOST_TEST(c.view(1)["n0"] == "up");
   BOOST_TEST(c.dropped(0, "exit", "not_stopping") >= 1);
 }
+
+namespace {
+
+/// The data plane's port of a node, from its log ("cluster.listening").
+uint16_t data_port(reeld_process& n) {
+  std::ifstream in{n.data() + ".log"};
+  std::string line;
+  std::regex re{"data_port=([0-9]+)"};
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, re))
+      return static_cast<uint16_t>(std::stoi(m[1]));
+  return 0;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+/// Opens `idle` connections that send nothing and keeps them; opens and
+/// closes `churn` more; opens `junk` that send garbage. Returns the idle
+/// ones (closed when the vector goes).
+std::vector<std::unique_ptr<asio::ip::tcp::socket>>
+flood(asio::io_context& io, uint16_t port, int idle, int churn, int junk) {
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> kept;
+  asio::ip::tcp::endpoint ep{asio::ip::make_address("127.0.0.1"), port};
+  for (int i = 0; i < idle + churn + junk; ++i) {
+    auto s = std::make_unique<asio::ip::tcp::socket>(io);
+    std::error_code err;
+    s->connect(ep, err);
+    if (err)
+      continue;
+    if (i >= idle + churn) {
+      static const std::string garbage(512, '\x16');
+      asio::write(*s, asio::buffer(garbage), err);
+    }
+    if (i < idle)
+      kept.push_back(std::move(s));
+  }
+  return kept;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_flood_on_the_cluster_ports_changes_nothing) {
+  cluster c;
+  auto& n0 = *c.nodes[0];
+  auto before = rss_kib(n0.pid());
+  BOOST_REQUIRE(before > 0);
+  auto dport = data_port(n0);
+  BOOST_REQUIRE(dport != 0);
+  asio::io_context io;
+  // Thousands of connections to the member port and to the data plane:
+  // idle ones, ones that open and close, ones that send garbage.
+  auto a = flood(io, c.ports[0], 2000, 5000, 500);
+  auto b = flood(io, dport, 2000, 5000, 500);
+  // While they are open, the node answers and the cluster holds.
+  BOOST_TEST(n0.request("GET", "/healthz", "").status == 200);
+  BOOST_TEST(n0.request("GET", "/v1/videos").status == 200);
+  auto during = rss_kib(n0.pid());
+  a.clear();
+  b.clear();
+  std::this_thread::sleep_for(1s);
+  auto after = rss_kib(n0.pid());
+  BOOST_TEST_MESSAGE("RSS KiB before " << before << ", during " << during
+                                       << ", after " << after);
+  // Bounded: no per-connection thread or TLS context survives the flood.
+  BOOST_TEST(during - before < 64 * 1024);
+  BOOST_TEST(after - before < 64 * 1024);
+  BOOST_TEST(c.wait_up({"n0", "n1"}));
+  // And the cluster still does its work: an upload to n1 is ready on n0.
+  auto clip = make_clip(c.outside, "flood.mp4", 320, 240, 3);
+  auto up = c.nodes[1]->upload(clip);
+  BOOST_REQUIRE_MESSAGE(up.status == 202, up.body);
+  auto v = n0.wait_terminal(up.j["data"]["id"]);
+  BOOST_TEST(v["state"] == "ready");
+}

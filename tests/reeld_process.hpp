@@ -227,6 +227,7 @@ public:
   void pause() { ::kill(pid_, SIGSTOP); }
   void resume() { ::kill(pid_, SIGCONT); }
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   /// Keeps the data directory after this object is gone.
   void keep_data() { owns_data_ = false; }

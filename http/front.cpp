@@ -325,9 +325,16 @@ public:
   void submit(std::function<void()> job) {
     std::lock_guard<std::mutex> guard{mtx_};
     jobs_.push_back(std::move(job));
+    queued_ = jobs_.size();
     if (idle_ < jobs_.size() && threads_ < most_)
       spawn(threads_ < least_);
     cv_.notify_one();
+  }
+
+  /// Whether jobs wait and no more threads may start for them.
+  bool saturated() const {
+    return queued_.load(std::memory_order_relaxed) > 0 &&
+           threads_now_.load(std::memory_order_relaxed) >= most_;
   }
 
   /// Runs every job queued, then ends the threads.
@@ -346,7 +353,7 @@ private:
       log::error("http.thread_failed", {{"error", e.what()}});
       return false;
     }
-    ++threads_;
+    threads_now_ = ++threads_;
     return true;
   }
 
@@ -370,13 +377,14 @@ private:
       }
       auto job = std::move(jobs_.front());
       jobs_.pop_front();
+      queued_ = jobs_.size();
       lock.unlock();
       busy_.Increment();
       job();
       busy_.Decrement();
       lock.lock();
     }
-    --threads_;
+    threads_now_ = --threads_;
     // Nothing of *this is touched once the lock is released: shutdown()
     // may return and the pool go away.
     done_.notify_all();
@@ -390,6 +398,8 @@ private:
   std::condition_variable cv_;
   std::condition_variable done_;
   std::deque<std::function<void()>> jobs_;
+  std::atomic<size_t> queued_{0};
+  std::atomic<size_t> threads_now_{0}; // threads_, for saturated()
   size_t threads_ = 0;
   size_t idle_ = 0;
   bool stopping_ = false;
@@ -407,6 +417,13 @@ constexpr size_t gather_limit = 16384;
 /// lose the answer).
 constexpr std::chrono::milliseconds linger_time{2000};
 constexpr size_t linger_bytes = 1 << 20;
+/// How long a worker that answered a request waits for the next one on
+/// the same connection before handing it to the I/O thread (not at all
+/// when requests wait for a worker and no more may start). Keep-alive
+/// clients under load send their next request within it and skip two
+/// thread switches (docs/reliability.md has the figures). An idle
+/// connection holds a worker this long after each answer, never longer.
+constexpr std::chrono::milliseconds next_request_wait{5};
 
 enum class phase {
   handshake, // TLS handshake under way
@@ -761,6 +778,23 @@ public:
 
   void serve() override {
     connection_stream<Transport> strm{*this, s_};
+    auto o = answer_one(strm);
+    // The next request on a busy keep-alive connection usually follows
+    // within a few milliseconds: wait that long for it here (see
+    // next_request_wait) instead of handing the connection to the I/O
+    // thread and back.
+    while (o == outcome::keep && next_head_here())
+      o = answer_one(strm);
+    asio::post(f.io, [self = shared_from_this(), this, o] {
+      f.after_request(*this, o);
+    });
+  }
+
+  tcp::socket::lowest_layer_type& lowest() { return s_.lowest_layer(); }
+
+private:
+  /// httplib answers the request whose head is buffered.
+  outcome answer_one(connection_stream<Transport>& strm) {
     bool close_connection = requests_left <= 1 || f.stopping.load();
     bool connection_closed = false;
     bool answer_closes = false;
@@ -778,18 +812,33 @@ public:
     }
     ok = strm.flush() && ok;
     --requests_left;
-    auto o = strm.failed() ? outcome::abort
-             : ok && !close_connection && !connection_closed && !answer_closes
-                 ? outcome::keep
-                 : outcome::close;
-    asio::post(f.io, [self = shared_from_this(), this, o] {
-      f.after_request(*this, o);
-    });
+    return strm.failed() ? outcome::abort
+           : ok && !close_connection && !connection_closed && !answer_closes
+               ? outcome::keep
+               : outcome::close;
   }
 
-  tcp::socket::lowest_layer_type& lowest() { return s_.lowest_layer(); }
+  /// Whether a whole request head is in the buffer now, waiting at most
+  /// linger_time for it. Anything else (a part of a head, nothing, the
+  /// client gone) is left to the I/O thread.
+  bool next_head_here() {
+    if (begin == end) {
+      if (f.stopping.load() || f.pool.saturated())
+        return false;
+      begin = end = 0;
+      asio::error_code ec;
+      socket_layer().set_timeouts(next_request_wait, f.write_timeout);
+      auto n = s_.read_some(asio::buffer(buf.get(), cap), ec);
+      socket_layer().set_timeouts(f.read_timeout, f.write_timeout);
+      if (ec) // timed out, or gone: the I/O thread sees which
+        return false;
+      end = n;
+    }
+    head_scan scan_here;
+    return scan_here.feed(buf.get() + begin, end - begin, f.cfg) ==
+           head_result::complete;
+  }
 
-private:
   timed_socket& socket_layer() {
     if constexpr (is_tls)
       return s_.next_layer();

@@ -425,6 +425,10 @@ constexpr size_t linger_bytes = 1 << 20;
 /// connection holds a worker this long after each answer, never longer.
 constexpr std::chrono::milliseconds next_request_wait{5};
 
+/// At a stop, how long requests being answered may still take before
+/// their connections are shut down.
+constexpr std::chrono::seconds stop_grace_time{10};
+
 enum class phase {
   handshake, // TLS handshake under way
   idle,      // waiting for the first byte of a request head
@@ -448,6 +452,7 @@ struct front::impl {
   std::unique_ptr<asio::ssl::context> tls;
   asio::steady_timer sweep_timer{io};
   asio::steady_timer accept_retry{io};
+  asio::steady_timer stop_grace{io};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       guard;
   std::atomic<bool> stopping{false};
@@ -1140,12 +1145,25 @@ void front::impl::begin_stop() {
   accept_retry.cancel();
   while (!waiting.empty())
     waiting.front()->close_now();
+  // Requests being answered get a while to finish; then their sockets are
+  // shut down, so that a body that trickles in (or an answer a client
+  // reads slowly) cannot hold the stop up to the read or write timeout,
+  // again and again.
+  stop_grace.expires_after(stop_grace_time);
+  stop_grace.async_wait([this](const asio::error_code& ec) {
+    if (ec)
+      return;
+    for (auto& c : all)
+      if (c->state == phase::busy)
+        ::shutdown(c->fd, SHUT_RDWR);
+  });
   maybe_finish();
 }
 
 void front::impl::maybe_finish() {
   if (stop_begun && open == 0) {
     sweep_timer.cancel();
+    stop_grace.cancel();
     guard.reset();
   }
 }

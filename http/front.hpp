@@ -120,8 +120,9 @@ public:
   /// requests being answered.
   void run();
   /// From any thread: stops accepting, closes the connections that wait
-  /// for a request; requests being answered finish (content being streamed
-  /// stops, as with httplib's own stop()).
+  /// for a request; requests being answered may finish (content being
+  /// streamed stops, as with httplib's own stop()) for 10 s, then their
+  /// connections are shut down.
   void stop();
 
   struct impl;

@@ -42,15 +42,35 @@ if [ "$status" -ne 0 ]; then
   echo "--- small reeld log (last 30 lines)"; tail -30 "$work/small.log"
   exit "$status"
 fi
-# Both stop cleanly on SIGTERM.
+# Both stop cleanly on SIGTERM, even with a request whose body trickles in
+# forever on the small node (cut 10 s after the stop began).
+python3 - "$small_port" "$key" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /v1/folders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: 100000\r\nAuthorization: Bearer " + sys.argv[2].encode() + b"\r\n\r\n")
+end = time.time() + 60
+try:
+    while time.time() < end:
+        s.sendall(b" ")
+        time.sleep(0.5)
+except OSError:
+    pass
+PY
+trickler=$!
+sleep 1
 for p in "$pid" "$small_pid"; do
+  started=$(date +%s.%N)
   kill "$p"
   timeout 20 tail --pid="$p" -f /dev/null ||
     { echo "FAIL: reeld $p did not stop within 20 s of SIGTERM"; exit 1; }
   rc=0
   wait "$p" || rc=$?
   [ "$rc" = 0 ] || { echo "FAIL: reeld $p exited with $rc on SIGTERM"; exit 1; }
+  echo "ok: reeld $p stopped $(python3 -c "import sys,time; print(round(time.time()-float(sys.argv[1]),1))" "$started") s after SIGTERM"
 done
 pid=
-echo "ok: both nodes stopped cleanly on SIGTERM"
+kill "$trickler" 2>/dev/null || true
+wait "$trickler" 2>/dev/null || true
+echo "ok: both nodes stopped cleanly on SIGTERM (one with a body trickling in)"
 echo "PASS"

@@ -419,10 +419,11 @@ constexpr std::chrono::milliseconds linger_time{2000};
 constexpr size_t linger_bytes = 1 << 20;
 /// How long a worker that answered a request waits for the next one on
 /// the same connection before handing it to the I/O thread (not at all
-/// when requests wait for a worker and no more may start). Keep-alive
-/// clients under load send their next request within it and skip two
-/// thread switches (docs/reliability.md has the figures). An idle
-/// connection holds a worker this long after each answer, never longer.
+/// when requests wait for a worker and no more may start, nor when half
+/// of max_threads already wait so). Keep-alive clients under load send
+/// their next request within it and skip two thread switches
+/// (docs/reliability.md has the figures). An idle connection holds a
+/// worker this long after each answer, never longer.
 constexpr std::chrono::milliseconds next_request_wait{5};
 
 /// At a stop, how long requests being answered may still take before
@@ -456,6 +457,9 @@ struct front::impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       guard;
   std::atomic<bool> stopping{false};
+  /// Workers waiting for a connection's next request, and how many may.
+  std::atomic<size_t> lingering{0};
+  size_t max_lingering;
   // Everything below is touched on the I/O thread only.
   bool stop_begun = false;
   std::list<std::shared_ptr<connection>> all; // every open connection
@@ -830,11 +834,16 @@ private:
     if (begin == end) {
       if (f.stopping.load() || f.pool.saturated())
         return false;
+      if (f.lingering.fetch_add(1) >= f.max_lingering) {
+        --f.lingering;
+        return false;
+      }
       begin = end = 0;
       asio::error_code ec;
       socket_layer().set_timeouts(next_request_wait, f.write_timeout);
       auto n = s_.read_some(asio::buffer(buf.get(), cap), ec);
       socket_layer().set_timeouts(f.read_timeout, f.write_timeout);
+      --f.lingering;
       if (ec) // timed out, or gone: the I/O thread sees which
         return false;
       end = n;
@@ -860,7 +869,8 @@ private:
 
 front::impl::impl(processor& p, front_config c)
     : proc(p), cfg(std::move(c)),
-      max_buffer(cfg.max_request_line + cfg.max_header_bytes + 4096),
+      max_lingering(std::max<size_t>(cfg.max_threads / 2, 1)),
+    max_buffer(cfg.max_request_line + cfg.max_header_bytes + 4096),
       read_timeout(p.read_timeout()), write_timeout(p.write_timeout()),
       keep_alive_timeout(p.keep_alive_timeout()),
       keep_alive_max(std::max<size_t>(p.keep_alive_max_count(), 1)),

@@ -3,6 +3,7 @@
 #include "actors/types.hpp"
 #include "http/render.hpp"
 #include "http/routes.hpp"
+#include "http/server.hpp"
 #include "ops/metrics.hpp"
 #include "ops/util.hpp"
 #include "storage/blob_store.hpp"
@@ -160,12 +161,7 @@ nlohmann::ordered_json member_json(const member_info& m,
 
 } // namespace
 
-void add_native_api(router& r, node& n) {
-  r.get("/healthz", "healthz",
-        [&n](const httplib::Request&, httplib::Response& res) {
-          reply_json(res, 200, {{"status", "ok"}, {"node", n.config().node_id}});
-        });
-
+void add_metrics(router& r, node& n) {
   r.get("/metrics", "metrics",
         [&n](const httplib::Request&, httplib::Response& res) {
           auto& m = metrics();
@@ -178,6 +174,18 @@ void add_native_api(router& r, node& n) {
           res.set_content(m.serialize(),
                           "text/plain; version=0.0.4; charset=utf-8");
         });
+}
+
+void add_native_api(router& r, node& n) {
+  r.get("/healthz", "healthz",
+        [&n](const httplib::Request&, httplib::Response& res) {
+          reply_json(res, 200, {{"status", "ok"}, {"node", n.config().node_id}});
+        });
+
+  // With --metrics-listen, /metrics is served there only (add_metrics,
+  // by the server) and answers 404 here.
+  if (n.config().metrics_listen.empty())
+    add_metrics(r, n);
 
   r.get(R"(/v1/videos)", "videos.list",
         [&n](const httplib::Request& req, httplib::Response& res) {

@@ -1,173 +1,39 @@
 #include "http/server.hpp"
 
+#include "http/front.hpp"
 #include "http/routes.hpp"
 #include "http/tus.hpp"
 #include "ops/log.hpp"
 
-#include <openssl/err.h>
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
-#include <memory>
-#include <mutex>
 #include <thread>
-#include <vector>
 
 namespace reel::http {
-
-namespace {
-
-/// An HTTPS server when the configuration names a certificate, else a
-/// plain one. Either may be invalid (is_valid()) if OpenSSL refused them.
-std::unique_ptr<httplib::Server> make_server(const node_config& cfg) {
-  if (cfg.tls_cert.empty())
-    return std::make_unique<httplib::Server>();
-  return std::make_unique<httplib::SSLServer>(cfg.tls_cert.c_str(),
-                                              cfg.tls_key.c_str());
-}
-
-caf::error tls_refused(const node_config& cfg) {
-  // OpenSSL's queue (this thread's) says why; httplib does not.
-  auto code = ERR_peek_last_error();
-  const char* reason = code != 0 ? ERR_reason_error_string(code) : nullptr;
-  ERR_clear_error();
-  return make_error(ec::invalid_argument,
-                    "--tls-cert/--tls-key: cannot serve TLS with "
-                      + cfg.tls_cert + " and " + cfg.tls_key + ": "
-                      + (reason != nullptr ? reason : "refused by OpenSSL"));
-}
-
-} // namespace
 
 caf::error check_tls(const node_config& cfg) {
   if (cfg.tls_cert.empty())
     return {};
-  ERR_clear_error();
-  return make_server(cfg)->is_valid() ? caf::error{} : tls_refused(cfg);
+  return check_tls_server(cfg.tls_cert, cfg.tls_key);
 }
 
-/// httplib's fixed thread pool lets a few slow clients (a connection holds
-/// its thread until it is done) stall every other one. This pool starts a
-/// thread whenever a connection finds none idle, up to `most`: slow
-/// clients then cost a thread each, not the whole server.
-class elastic_pool : public httplib::TaskQueue {
-public:
-  elastic_pool(size_t least, size_t most) : most_(most) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    for (size_t i = 0; i < least; ++i)
-      start();
-  }
-  ~elastic_pool() override { shutdown(); }
+namespace {
 
-  void enqueue(std::function<void()> fn) override {
-    std::lock_guard<std::mutex> guard{mtx_};
-    jobs_.push_back(std::move(fn));
-    if (idle_ < jobs_.size() && threads_.size() < most_)
-      start();
-    cv_.notify_one();
-  }
+/// Worker threads of the main listener grow up to this (or --http-threads
+/// when larger): each answers one request at a time, and long uploads and
+/// downloads hold one while they run.
+constexpr int max_http_threads = 256;
 
-  void shutdown() override {
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      if (stopping_)
-        return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_)
-      t.join();
-  }
-
-private:
-  void start() { // with mtx_ held
-    threads_.emplace_back([this] { work(); });
-  }
-
-  void work() {
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock<std::mutex> lock{mtx_};
-        ++idle_;
-        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-        --idle_;
-        if (jobs_.empty())
-          return; // stopping
-        fn = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      fn();
-    }
-  }
-
-  const size_t most_;
-  std::mutex mtx_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
-  size_t idle_ = 0;
-  bool stopping_ = false;
-};
-
-struct server::impl {
-  node& n;
-  // httplib::SSLServer derives from httplib::Server: every setting below
-  // applies to both alike.
-  std::unique_ptr<httplib::Server> svr;
-  socket_t listener = -1; // the listening socket, once made
-  explicit impl(node& nd) : n(nd), svr(make_server(nd.config())) {}
-};
-
-server::server(node& n) : impl_(std::make_unique<impl>(n)) {
-  auto& svr = *impl_->svr;
-  auto& cfg = n.config();
-  auto threads = static_cast<size_t>(cfg.http_threads);
-  auto most = static_cast<size_t>(std::max(cfg.http_threads,
-                                           cfg.http_max_connections));
-  svr.new_task_queue = [threads, most] {
-    return new elastic_pool(threads, most);
-  };
-  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which
-  // would let a second node bind the same port and take half its traffic.
-  svr.set_socket_options([this](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    impl_->listener = sock; // its backlog is raised once it listens
-  });
-  // Small answers go out at once, not after the client's delayed ACK
-  // (accepted sockets inherit it from the listening one).
-  svr.set_tcp_nodelay(true);
+/// Timeouts and keep-alive limits, the same on both listeners.
+void set_limits(processor& svr) {
   svr.set_read_timeout(30, 0);
   svr.set_write_timeout(30, 0);
   svr.set_keep_alive_max_count(1000);
   svr.set_keep_alive_timeout(10);
-  // Bodies are limited by each handler (uploads stream with their own
-  // limit); this bounds what httplib itself would buffer.
-  svr.set_payload_max_length(static_cast<size_t>(cfg.max_upload_bytes)
-                             + (size_t{1} << 20));
-  svr.set_post_routing_handler(
-    [](const httplib::Request& req, httplib::Response& res) {
-      res.set_header("Access-Control-Allow-Origin", "*");
-      // tus clients in browsers read the upload's state from these.
-      res.set_header("Access-Control-Expose-Headers",
-                     "Content-Length, Content-Range, Accept-Ranges, "
-                     "Location, Tus-Resumable, Tus-Version, Tus-Max-Size, "
-                     "Tus-Extension, Upload-Offset, Upload-Length, "
-                     "Upload-Metadata, Upload-Expires");
-      // A CORS preflight, whichever route answers it.
-      if (req.method == "OPTIONS") {
-        res.set_header("Access-Control-Allow-Methods",
-                       "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
-        res.set_header("Access-Control-Allow-Headers",
-                       "Authorization, Content-Type, Range, Content-Range, "
-                       "Tus-Resumable, Upload-Length, Upload-Metadata, "
-                       "Upload-Offset, Upload-Defer-Length");
-        res.set_header("Access-Control-Max-Age", "86400");
-      }
-    });
+}
+
+/// A JSON body for an error answer that has none (404 for a path no route
+/// matches, 413, httplib's own 400s).
+void set_error_body(processor& svr) {
   svr.set_error_handler([](const httplib::Request& req,
                            httplib::Response& res) {
     if (!res.body.empty())
@@ -181,6 +47,48 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
                                                         : "invalid_argument"},
                            {"message", msg}}}});
   });
+}
+
+} // namespace
+
+struct server::impl {
+  node& n;
+  processor svr;
+  std::unique_ptr<front> main;
+  // With --metrics-listen.
+  processor metrics_svr;
+  std::unique_ptr<front> metrics;
+  explicit impl(node& nd) : n(nd) {}
+};
+
+server::server(node& n) : impl_(std::make_unique<impl>(n)) {
+  auto& svr = impl_->svr;
+  auto& cfg = n.config();
+  set_limits(svr);
+  // Bodies are limited by each handler (uploads stream with their own
+  // limit); this bounds what httplib itself would buffer.
+  svr.set_payload_max_length(static_cast<size_t>(cfg.max_upload_bytes) +
+                             (size_t{1} << 20));
+  svr.set_answer_hook([](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Access-Control-Allow-Origin", "*");
+    // tus clients in browsers read the upload's state from these.
+    res.set_header("Access-Control-Expose-Headers",
+                   "Content-Length, Content-Range, Accept-Ranges, "
+                   "Location, Tus-Resumable, Tus-Version, Tus-Max-Size, "
+                   "Tus-Extension, Upload-Offset, Upload-Length, "
+                   "Upload-Metadata, Upload-Expires");
+    // A CORS preflight, whichever route answers it.
+    if (req.method == "OPTIONS") {
+      res.set_header("Access-Control-Allow-Methods",
+                     "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+      res.set_header("Access-Control-Allow-Headers",
+                     "Authorization, Content-Type, Range, Content-Range, "
+                     "Tus-Resumable, Upload-Length, Upload-Metadata, "
+                     "Upload-Offset, Upload-Defer-Length");
+      res.set_header("Access-Control-Max-Age", "86400");
+    }
+  });
+  set_error_body(svr);
   router r{svr};
   add_native_api(r, n);
   add_uploads_api(r, n);
@@ -195,31 +103,69 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
   svr.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) {
     res.status = 204;
   });
+
+  front_config fc;
+  fc.host = cfg.listen_host;
+  fc.port = cfg.listen_port;
+  fc.tls_cert = cfg.tls_cert;
+  fc.tls_key = cfg.tls_key;
+  fc.max_connections = static_cast<size_t>(cfg.http_max_connections);
+  fc.min_threads = static_cast<size_t>(cfg.http_threads);
+  fc.max_threads =
+      static_cast<size_t>(std::max(cfg.http_threads, max_http_threads));
+  fc.name = "main";
+  impl_->main = std::make_unique<front>(svr, std::move(fc));
+
+  if (!cfg.metrics_listen.empty()) {
+    auto& ms = impl_->metrics_svr;
+    set_limits(ms);
+    ms.set_payload_max_length(max_json_body);
+    set_error_body(ms);
+    router mr{ms};
+    add_metrics(mr, n);
+    mr.get("/healthz", "healthz",
+           [&n](const httplib::Request&, httplib::Response& res) {
+             reply_json(res, 200,
+                        {{"status", "ok"}, {"node", n.config().node_id}});
+           });
+    front_config mc;
+    // Checked when the configuration was read.
+    (void)parse_host_port(cfg.metrics_listen, mc.host, mc.port);
+    mc.max_connections = 64;
+    mc.min_threads = 1;
+    mc.max_threads = 4;
+    mc.name = "metrics";
+    impl_->metrics = std::make_unique<front>(ms, std::move(mc));
+  }
 }
 
 server::~server() = default;
 
 caf::error server::bind() {
-  auto& cfg = impl_->n.config();
-  if (!impl_->svr->is_valid())
-    return tls_refused(cfg);
-  if (!impl_->svr->bind_to_port(cfg.listen_host.c_str(), cfg.listen_port))
-    return make_error(ec::unavailable, "cannot listen on " + cfg.listen_host
-                                         + ":"
-                                         + std::to_string(cfg.listen_port));
-  // Debian's cpp-httplib listens with a backlog of 5: a burst of new
-  // connections would see SYNs dropped and retried seconds later.
-  if (impl_->listener >= 0)
-    ::listen(impl_->listener, 1024);
+  if (auto err = impl_->main->bind())
+    return err;
+  if (impl_->metrics)
+    if (auto err = impl_->metrics->bind())
+      return make_error(ec::unavailable,
+                        "--metrics-listen: " + message_of(err));
   return {};
 }
 
 void server::run() {
-  impl_->svr->listen_after_bind();
+  std::thread side;
+  if (impl_->metrics)
+    side = std::thread{[this] { impl_->metrics->run(); }};
+  impl_->main->run();
+  if (impl_->metrics) {
+    impl_->metrics->stop();
+    side.join();
+  }
 }
 
 void server::stop() {
-  impl_->svr->stop();
+  impl_->main->stop();
+  if (impl_->metrics)
+    impl_->metrics->stop();
 }
 
 } // namespace reel::http

@@ -192,6 +192,15 @@ const std::map<std::string, setter>& setters() {
                 ? caf::error{}
                 : bad("http-max-connections", "must be > 0");
      }},
+    {"metrics-listen",
+     [](node_config& c, const std::string& v) {
+       std::string host;
+       uint16_t port = 0;
+       if (auto err = parse_host_port(v, host, port))
+         return bad("metrics-listen", message_of(err));
+       c.metrics_listen = v;
+       return caf::error{};
+     }},
     {"http-threads",
      [](node_config& c, const std::string& v) {
        if (auto err = to_number("http-threads", v, c.http_threads))
@@ -363,9 +372,17 @@ std::string node_usage() {
   --chunk-seconds S        transcode chunk length, cut at keyframes (default 4)
   --segment-seconds S      HLS segment length (default 4)
   --preset NAME            x264 preset (default veryfast)
-  --http-threads N         HTTP worker threads kept ready (default 16)
-  --http-max-connections N connections served at once, a thread each,
-                           started as needed (default 1024); more wait
+  --http-threads N         HTTP worker threads kept ready (default 16); more
+                           start while all are busy, up to 256 (or N), one
+                           per request being answered
+  --http-max-connections N HTTP connections open at once, idle ones included
+                           (default 1024); at the cap a new connection
+                           closes the one waiting longest for a request, or
+                           gets 503 if every one is being answered
+  --metrics-listen HOST:PORT
+                           serve /metrics (and /healthz) here, plain HTTP,
+                           and not on --listen (default: /metrics on
+                           --listen)
   --player-dir DIR         where hls.min.js is (default: node_modules/hls.js/dist
                            of the source tree reeld was built in)
   --log-level LEVEL        debug, info, warn, error (default info)

@@ -69,11 +69,20 @@ struct node_config {
   double segment_seconds = 4;
   /// x264 preset. Default: veryfast.
   std::string preset = "veryfast";
-  /// HTTP worker threads. Default: 16.
+  /// HTTP worker threads kept ready; more start while every one is busy,
+  /// up to max(http_threads, 256). A worker answers one request at a time
+  /// (a long upload or download holds one while it runs); connections
+  /// waiting for a request hold none. Default: 16.
   int http_threads = 16;
-  /// Connections served at once (a thread each, started as needed above
-  /// http_threads); more wait. Default: 1024.
+  /// HTTP connections open at once, idle ones included. At the cap a new
+  /// connection closes the one that has waited longest for its next
+  /// request; when every open one is being answered, it gets 503 and is
+  /// closed. Default: 1024.
   int http_max_connections = 1024;
+  /// Serve GET /metrics (and /healthz) on this HOST:PORT, plain HTTP, and
+  /// no longer on the main listener. Default: empty (/metrics on the main
+  /// listener).
+  std::string metrics_listen;
   /// Directory holding the web player's hls.min.js. Default: the
   /// node_modules/hls.js/dist beside the build directory, found at start.
   std::string player_dir;

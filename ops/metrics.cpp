@@ -22,6 +22,36 @@ node_metrics::node_metrics()
                           .Name("reel_http_response_bytes_total")
                           .Help("Bytes of response bodies, by route")
                           .Register(*registry)),
+    http_connections(BuildGauge()
+                       .Name("reel_http_connections")
+                       .Help("HTTP connections open now, by listener")
+                       .Register(*registry)),
+    http_connections_refused(
+      BuildCounter()
+        .Name("reel_http_connections_refused_total")
+        .Help("HTTP connections refused (503) because every one of the "
+              "--http-max-connections open ones was being answered")
+        .Register(*registry)),
+    http_connections_evicted(
+      BuildCounter()
+        .Name("reel_http_connections_evicted_total")
+        .Help("HTTP connections closed at the connection cap to make room "
+              "for a new one (the one waiting longest for a request)")
+        .Register(*registry)),
+    http_heads_refused(BuildCounter()
+                         .Name("reel_http_heads_refused_total")
+                         .Help("Request heads refused by the HTTP front, by "
+                               "reason (too_large, too_many_fields, timeout)")
+                         .Register(*registry)),
+    http_requests_waiting(BuildGauge()
+                            .Name("reel_http_requests_waiting")
+                            .Help("Requests whose head has arrived, waiting "
+                                  "for an HTTP worker thread")
+                            .Register(*registry)),
+    http_worker_threads(BuildGauge()
+                          .Name("reel_http_worker_threads")
+                          .Help("HTTP worker threads by state (busy, idle)")
+                          .Register(*registry)),
     ingest_bytes(BuildCounter()
                    .Name("reel_ingest_bytes_total")
                    .Help("Upload bytes received")

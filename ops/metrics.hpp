@@ -24,6 +24,13 @@ struct node_metrics {
   prometheus::Family<prometheus::Counter>& http_requests;       // {route,code}
   prometheus::Family<prometheus::Histogram>& http_duration;     // {route}
   prometheus::Family<prometheus::Counter>& http_response_bytes; // {route}
+  // The HTTP front (http/front.cpp), per listener (main, metrics).
+  prometheus::Family<prometheus::Gauge>& http_connections;           // {listener}
+  prometheus::Family<prometheus::Counter>& http_connections_refused; // {listener}
+  prometheus::Family<prometheus::Counter>& http_connections_evicted; // {listener}
+  prometheus::Family<prometheus::Counter>& http_heads_refused; // {listener,reason}
+  prometheus::Family<prometheus::Gauge>& http_requests_waiting;      // {listener}
+  prometheus::Family<prometheus::Gauge>& http_worker_threads; // {listener,state}
   prometheus::Counter& ingest_bytes;
   prometheus::Gauge& ingest_active;
   prometheus::Family<prometheus::Gauge>& videos;                 // {state}

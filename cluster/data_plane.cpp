@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -168,8 +169,19 @@ std::optional<blob_ref> ref_of(const std::string& rel) {
 
 // -- TLS ------------------------------------------------------------------
 
+/// A connection kept between fetches (either kind: sync_conn below).
+struct pooled_conn {
+  virtual ~pooled_conn() = default;
+  std::chrono::steady_clock::time_point idle_since;
+};
+
 struct link_security::impl {
   std::unique_ptr<asio::ssl::context> ctx; // null: plaintext
+  // Connections to other nodes' blob servers, idle between fetches, by
+  // "node host:port": at most a few per peer, dropped after a while (the
+  // server waits blob_server_options::idle_timeout_ms for a next request).
+  std::mutex pool_mtx;
+  std::map<std::string, std::vector<std::unique_ptr<pooled_conn>>> pool;
 };
 
 link_security::~link_security() = default;
@@ -316,7 +328,7 @@ private:
     file_.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st {};
     if (file_.fd < 0 || ::fstat(file_.fd, &st) != 0 || !S_ISREG(st.st_mode))
-      return answer(not_found, 0, false);
+      return answer(not_found, 0, false, true);
     size_ = static_cast<uint64_t>(st.st_size);
     buf_.resize(frame_bytes);
     answer(ok, size_, true);
@@ -327,16 +339,23 @@ private:
     answer(refused, 0, false);
   }
 
-  void answer(status s, uint64_t size, bool then_send) {
+  /// `then_send`: stream the file next; `keep`: else wait for another
+  /// request on this connection.
+  void answer(status s, uint64_t size, bool then_send, bool keep = false) {
     reply_[0] = static_cast<unsigned char>(s);
     put_u64(reply_.data() + 1, size);
     auto self = this->shared_from_this();
     deadline(srv_->opts.write_timeout_ms);
     asio::async_write(stream_, asio::buffer(reply_.data(), 9),
-                      [self, then_send](const std::error_code& err, size_t) {
-                        if (err || !then_send)
-                          return self->close(err ? err.message() : "");
-                        self->next_frame();
+                      [self, then_send, keep](const std::error_code& err,
+                                              size_t) {
+                        if (err)
+                          return self->close(err.message());
+                        if (then_send)
+                          return self->next_frame();
+                        if (keep)
+                          return self->next_request();
+                        self->close("");
                       });
   }
 
@@ -350,7 +369,7 @@ private:
       return close("read failed");
     if (n == 0)
       return end();
-    digest_.update(buf_.data(), static_cast<size_t>(n));
+    digest_->update(buf_.data(), static_cast<size_t>(n));
     auto begin = pos_;
     pos_ += static_cast<uint64_t>(n);
     if (pos_ <= offset_) {
@@ -379,7 +398,7 @@ private:
 
   void end() {
     std::memset(frame_head_.data(), 0, 8);
-    auto sum = digest_.hex_digest();
+    auto sum = digest_->hex_digest();
     for (size_t i = 0; i < 32; ++i)
       raw_sum_[i] = static_cast<unsigned char>(
           std::stoi(sum.substr(2 * i, 2), nullptr, 16));
@@ -389,8 +408,22 @@ private:
                                            asio::buffer(raw_sum_.data(), 32)};
     asio::async_write(stream_, bufs,
                       [self](const std::error_code& err, size_t) {
-                        self->close(err ? err.message() : "");
+                        if (err)
+                          return self->close(err.message());
+                        self->next_request();
                       });
+  }
+
+  /// The connection stays for the peer's next request (a node fetching a
+  /// video's media asks for many files): one TLS handshake, not one per
+  /// file. It may wait `idle_timeout_ms` for it.
+  void next_request() {
+    file_ = {};
+    buf_.clear();
+    pos_ = offset_ = size_ = 0;
+    digest_.emplace();
+    deadline(srv_->opts.idle_timeout_ms);
+    read_head();
   }
 
   std::shared_ptr<blob_server::impl> srv_;
@@ -401,12 +434,25 @@ private:
   std::array<unsigned char, 9> reply_{};
   std::array<unsigned char, 8> frame_head_{};
   std::array<unsigned char, 32> raw_sum_{};
-  fd_guard file_;
+  struct owned_fd {
+    int fd = -1;
+    owned_fd() = default;
+    owned_fd(const owned_fd&) = delete;
+    owned_fd& operator=(owned_fd&& x) noexcept {
+      std::swap(fd, x.fd);
+      return *this;
+    }
+    ~owned_fd() {
+      if (fd >= 0)
+        ::close(fd);
+    }
+  };
+  owned_fd file_;
   uint64_t size_ = 0;
   uint64_t offset_ = 0;
   uint64_t pos_ = 0;
   std::vector<char> buf_;
-  sha256 digest_;
+  std::optional<sha256> digest_{std::in_place};
 };
 
 } // namespace
@@ -528,7 +574,7 @@ std::shared_ptr<std::mutex> dest_lock(const std::string& dest) {
 
 /// Blocking operations with a deadline each, on a private io_context.
 template <class Stream>
-class sync_conn {
+class sync_conn : public pooled_conn {
 public:
   template <class... Args>
   explicit sync_conn(Args&&... args)
@@ -566,18 +612,10 @@ caf::error storage_failure(const std::string& what) {
   return make_error(ec::storage_error, what + ": " + std::strerror(errno));
 }
 
+/// Connects and, over TLS, checks that the peer is the node it should be.
 template <class Stream>
-caf::expected<fetch_stats>
-fetch_over(sync_conn<Stream>& c, const blob_endpoint& from, const blob_ref& ref,
-           const std::string& dest, const std::string& expected_sha256,
-           int timeout_ms) {
-  auto part = dest + ".part";
-  std::error_code ec_;
-  fs::create_directories(fs::path{dest}.parent_path(), ec_);
-  fetch_stats stats;
-  stats.resumed_from = fs::exists(part, ec_)
-                           ? static_cast<int64_t>(fs::file_size(part, ec_))
-                           : 0;
+caf::error open_conn(sync_conn<Stream>& c, const blob_endpoint& from,
+                     int timeout_ms) {
   auto where = from.host + ":" + std::to_string(from.port);
   tcp::resolver resolver{c.io};
   std::error_code err;
@@ -604,6 +642,25 @@ fetch_over(sync_conn<Stream>& c, const blob_endpoint& from, const blob_ref& ref,
       return make_error(ec::forbidden,
                         where + " is " + name + ", not " + from.node_id);
   }
+  return {};
+}
+
+/// One request over an open connection. Sets `reusable` when the exchange
+/// ended cleanly (the connection may serve another request).
+template <class Stream>
+caf::expected<fetch_stats>
+fetch_over(sync_conn<Stream>& c, const blob_endpoint& from, const blob_ref& ref,
+           const std::string& dest, const std::string& expected_sha256,
+           int timeout_ms, bool& reusable) {
+  reusable = false;
+  auto part = dest + ".part";
+  std::error_code ec_;
+  fs::create_directories(fs::path{dest}.parent_path(), ec_);
+  fetch_stats stats;
+  stats.resumed_from = fs::exists(part, ec_)
+                           ? static_cast<int64_t>(fs::file_size(part, ec_))
+                           : 0;
+  auto where = from.host + ":" + std::to_string(from.port);
   std::vector<unsigned char> req(fixed_head);
   std::memcpy(req.data(), magic, 4);
   req[4] = version;
@@ -615,17 +672,18 @@ fetch_over(sync_conn<Stream>& c, const blob_endpoint& from, const blob_ref& ref,
   unsigned char off[8];
   put_u64(off, offset);
   req.insert(req.end(), off, off + 8);
-  err =
+  auto err =
       c.run([&](auto h) { asio::async_write(c.stream, asio::buffer(req), h); },
             timeout_ms);
   if (err)
-    return make_error(ec::unavailable,
-                      "asking " + where + " failed: " + err.message());
+    throw std::system_error(err);
   unsigned char head[9];
   c.read(head, sizeof(head), timeout_ms);
-  if (head[0] == not_found)
+  if (head[0] == not_found) {
+    reusable = true;
     return make_error(ec::not_found,
                       relative_path(ref) + " is not on " + where);
+  }
   if (head[0] != ok)
     return make_error(ec::forbidden, where + " refused " + relative_path(ref));
   auto size = get_be(head + 1, 8);
@@ -666,6 +724,7 @@ fetch_over(sync_conn<Stream>& c, const blob_endpoint& from, const blob_ref& ref,
   }
   unsigned char sum[32];
   c.read(sum, sizeof(sum), timeout_ms);
+  reusable = true; // the whole answer was read
   auto sent = hex(std::string_view(reinterpret_cast<char*>(sum), 32));
   auto got = digest.hex_digest();
   if (got != sent || (!expected_sha256.empty() && got != expected_sha256)) {
@@ -686,6 +745,72 @@ fetch_over(sync_conn<Stream>& c, const blob_endpoint& from, const blob_ref& ref,
   if (dir.fd < 0 || ::fsync(dir.fd) != 0)
     return storage_failure("cannot sync the directory of " + dest);
   return stats;
+}
+
+constexpr size_t max_idle_per_peer = 4;
+// Shorter than the server's idle timeout, so a pooled connection is not
+// one the server is about to close.
+constexpr auto max_idle_age = std::chrono::seconds(10);
+
+/// An idle connection to `key`, if one is fresh enough.
+template <class Stream>
+std::unique_ptr<sync_conn<Stream>> take(link_security::impl& sec,
+                                        const std::string& key) {
+  std::lock_guard<std::mutex> guard{sec.pool_mtx};
+  auto i = sec.pool.find(key);
+  if (i == sec.pool.end())
+    return nullptr;
+  auto now = std::chrono::steady_clock::now();
+  while (!i->second.empty()) {
+    auto c = std::move(i->second.back());
+    i->second.pop_back();
+    if (now - c->idle_since < max_idle_age)
+      return std::unique_ptr<sync_conn<Stream>>{
+          static_cast<sync_conn<Stream>*>(c.release())};
+  }
+  return nullptr;
+}
+
+void give(link_security::impl& sec, const std::string& key,
+          std::unique_ptr<pooled_conn> c) {
+  c->idle_since = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> guard{sec.pool_mtx};
+  auto& idle = sec.pool[key];
+  if (idle.size() < max_idle_per_peer)
+    idle.push_back(std::move(c));
+}
+
+template <class Stream, class... Args>
+caf::expected<fetch_stats>
+fetch_pooled(link_security::impl& sec, const blob_endpoint& from,
+             const blob_ref& ref, const std::string& dest,
+             const std::string& expected_sha256, int timeout_ms,
+             Args&&... args) {
+  auto key =
+      from.node_id + " " + from.host + ":" + std::to_string(from.port);
+  // A pooled connection the server closed meanwhile fails at once: then
+  // once more on a fresh one.
+  for (int round = 0; round < 2; ++round) {
+    auto c = round == 0 ? take<Stream>(sec, key) : nullptr;
+    bool fresh = !c;
+    if (fresh) {
+      c = std::make_unique<sync_conn<Stream>>(std::forward<Args>(args)...);
+      if (auto err = open_conn(*c, from, timeout_ms))
+        return err;
+    }
+    bool reusable = false;
+    try {
+      auto r = fetch_over(*c, from, ref, dest, expected_sha256, timeout_ms,
+                          reusable);
+      if (reusable)
+        give(sec, key, std::move(c));
+      return r;
+    } catch (const std::system_error& e) {
+      if (fresh)
+        throw;
+    }
+  }
+  return make_error(ec::unavailable, "unreachable"); // not reached
 }
 
 } // namespace
@@ -713,14 +838,13 @@ fetch_blob(const blob_endpoint& from, const link_security& security,
   }
   for (int attempt = 0;; ++attempt) {
     try {
-      caf::expected<fetch_stats> r{fetch_stats{}};
-      if (security.tls()) {
-        sync_conn<ssl_stream> c{*security.get().ctx};
-        r = fetch_over(c, from, ref, dest, expected_sha256, timeout_ms);
-      } else {
-        sync_conn<tcp::socket> c;
-        r = fetch_over(c, from, ref, dest, expected_sha256, timeout_ms);
-      }
+      auto& sec = security.get();
+      auto r = security.tls()
+                   ? fetch_pooled<ssl_stream>(sec, from, ref, dest,
+                                              expected_sha256, timeout_ms,
+                                              *sec.ctx)
+                   : fetch_pooled<tcp::socket>(sec, from, ref, dest,
+                                               expected_sha256, timeout_ms);
       if (!r && code_of(r.error()) == ec::conflict && attempt == 0) {
         fs::remove(dest + ".part", ec_); // stale part: once more from 0
         continue;

@@ -93,6 +93,9 @@ struct blob_server_options {
   int request_timeout_ms = 5000;
   /// Deadline for each frame written (a stalled receiver). Default: 30 s.
   int write_timeout_ms = 30000;
+  /// How long a connection may wait for its next request once one was
+  /// answered (peers reuse connections). Default: 15 s.
+  int idle_timeout_ms = 15000;
 };
 
 class blob_server {

@@ -201,8 +201,14 @@ BOOST_AUTO_TEST_CASE(node_killed_after_ready_loses_nothing) {
     BOOST_REQUIRE(v["state"] == "ready");
     videos.push_back(v);
   }
-  for (auto& v : videos)
+  // Replicas are made once a video is ready (reel_replication_lag_blobs
+  // counts what is still coming): wait for them before a node dies.
+  for (auto& v : videos) {
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (c.holders(v) < 2 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(200ms);
     BOOST_TEST(c.holders(v) >= 2);
+  }
   c.at(1).kill9();
   BOOST_REQUIRE(c.wait_view(0, {{"n1", "down"}}));
   for (auto& id : ids) {

@@ -123,6 +123,21 @@ BOOST_AUTO_TEST_CASE(blobs_move_verified) {
   BOOST_TEST(p.read(p.dest()) == p.content);
 }
 
+BOOST_AUTO_TEST_CASE(fetches_reuse_their_connection) {
+  plane p;
+  std::ofstream{p.dir + "/a/media/" + p.id + "/other.m4s", std::ios::binary}
+    << "other";
+  auto sum = reel::sha256_hex(p.content);
+  BOOST_REQUIRE(fetch_blob(p.at(), *p.client_tls, p.ref(), p.dest(), sum));
+  BOOST_REQUIRE(fetch_blob(p.at(), *p.client_tls, p.ref("other.m4s"),
+                           p.dir + "/b/media/" + p.id + "/other.m4s", ""));
+  // A missing file does not end the connection either.
+  BOOST_TEST(!fetch_blob(p.at(), *p.client_tls, p.ref("gone.m4s"),
+                         p.dir + "/b/gone", ""));
+  // One handshake for all three: the server holds a single connection.
+  BOOST_TEST(p.server.open_connections() == 1);
+}
+
 BOOST_AUTO_TEST_CASE(blobs_resume_where_they_stopped) {
   plane p;
   std::filesystem::create_directories(

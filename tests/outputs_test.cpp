@@ -126,8 +126,9 @@ BOOST_AUTO_TEST_CASE(every_output_of_a_video) {
   BOOST_TEST(t1->body.substr(0, 2) == "\xff\xd8");
   auto t2 = cli.Get((base + "/thumbnail.jpg?time=3.5").c_str());
   BOOST_TEST(t2->body == t1->body);
+  // One file per frame: 3.5 s of this 25 fps clip is frame 87.
   BOOST_TEST(std::filesystem::exists(node().data() + "/media/" + v["id"].get<std::string>()
-                                     + "/thumbnails/3500.jpg"));
+                                     + "/thumbnails/f87.jpg"));
   BOOST_TEST(cli.Get((base + "/thumbnail.jpg?time=99").c_str())->status == 400);
   BOOST_TEST(cli.Get((base + "/thumbnail.jpg?time=abc").c_str())->status == 400);
   BOOST_TEST(cli.Get((base + "/thumbnail.jpg").c_str())->body

@@ -875,6 +875,15 @@ caf::expected<principal> node::key_by_id(const std::string& key_id) {
   return key_principal(found.front());
 }
 
+caf::expected<std::string> node::video_id_by_number(uint64_t number) {
+  return uuid_of_number(number);
+}
+
+caf::expected<std::string> node::video_id_by_key(const std::string& tenant,
+                                                 const std::string& key) {
+  return video_id_for_key(tenant + '\x1f' + key);
+}
+
 caf::expected<video_record> node::get_video(const std::string& tenant,
                                             const std::string& id,
                                             uint64_t* version) {

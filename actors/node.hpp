@@ -164,6 +164,12 @@ public:
   /// whose SHA-256 starts with `key_id` (16 hex digits); ec::unauthorized
   /// when it was revoked or never existed.
   caf::expected<principal> key_by_id(const std::string& key_id);
+  /// The id of the video whose Gcore number is `number`; ec::not_found.
+  caf::expected<std::string> video_id_by_number(uint64_t number);
+  /// The id of tenant's video made with Flare's s3Key `key`;
+  /// ec::not_found.
+  caf::expected<std::string> video_id_by_key(const std::string& tenant,
+                                             const std::string& key);
   /// `tenant` empty: any tenant (admins). `version` as db::get_video's.
   caf::expected<video_record> get_video(const std::string& tenant,
                                         const std::string& id,

@@ -10,6 +10,18 @@
 
 namespace reel::http {
 
+const char* to_string(dialect d) {
+  switch (d) {
+    case dialect::native: return "native";
+    case dialect::uploads: return "uploads";
+    case dialect::apivideo: return "apivideo";
+    case dialect::gcore: return "gcore";
+    case dialect::flare: return "flare";
+    case dialect::plain: return "plain";
+  }
+  return "?";
+}
+
 int status_of(ec code) {
   switch (code) {
     case ec::none: return 200;
@@ -24,6 +36,7 @@ int status_of(ec code) {
     case ec::timeout: return 503;
     case ec::unavailable: return 503;
     case ec::no_space: return 507;
+    case ec::rate_limited: return 429;
     case ec::storage_error:
     case ec::unspecified: return 500;
   }
@@ -55,6 +68,12 @@ void render_error(dialect d, const caf::error& err, httplib::Response& res,
     case dialect::flare:
       body = {{"success", false}, {"error", msg}};
       break;
+    case dialect::plain: // media and the player page: a line of text
+      res.status = status;
+      res.set_content(msg + "\n", "text/plain");
+      if (status == 401)
+        res.set_header("WWW-Authenticate", "Bearer");
+      return;
     case dialect::apivideo: {
       // api.video's documented problem types; the detail says what exactly.
       auto [slug, title] =
@@ -70,6 +89,8 @@ void render_error(dialect d, const caf::error& err, httplib::Response& res,
           ? std::pair{"uploaded-file-too-large", "The uploaded file is too large."}
         : code == ec::conflict
           ? std::pair{"conflict", "The request conflicts with the resource's state."}
+        : code == ec::rate_limited
+          ? std::pair{"too-many-requests", "Too many requests."}
           : std::pair{"server-error", "Server error"};
       if (code == ec::too_large)
         status = 400; // as api.video answers it

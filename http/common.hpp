@@ -22,7 +22,11 @@ enum class dialect {
   apivideo, // api.video: {"type", "title", "name", "status", "detail"?}
   gcore,    // /streaming/...: {"error": message}
   flare,    // /api/video...: {"success": false, "error": message}
+  plain,    // media, the player page: a line of text
 };
+
+/// The dialect's name: native, uploads, apivideo, gcore, flare, plain.
+const char* to_string(dialect d);
 
 /// The HTTP status for an error code.
 int status_of(ec code);

@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include "http/front.hpp"
+#include "http/gate.hpp"
 #include "http/routes.hpp"
 #include "http/tus.hpp"
 #include "ops/log.hpp"
@@ -53,6 +54,10 @@ void set_error_body(processor& svr) {
 
 struct server::impl {
   node& n;
+  // Every route, declared once (http/gate.hpp); the servers' handlers
+  // point into them, so they outlive the servers (declared first).
+  route_table table;
+  route_table metrics_table;
   processor svr;
   std::unique_ptr<front> main;
   // With --metrics-listen.
@@ -89,9 +94,12 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
     }
   });
   set_error_body(svr);
+  // The gate's routes (http/gate.hpp), declared once in the table.
+  auto& table = impl_->table;
+  add_native_api(table, n);
+  add_uploads_api(table, n);
+  install(svr, n, table);
   router r{svr};
-  add_native_api(r, n);
-  add_uploads_api(r, n);
   add_media(r, n);
   add_apivideo_api(r, n);
   add_gcore_api(r, n);
@@ -103,6 +111,7 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
   svr.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) {
     res.status = 204;
   });
+  install_unmatched(svr);
 
   front_config fc;
   fc.host = cfg.listen_host;
@@ -121,13 +130,14 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
     set_limits(ms);
     ms.set_payload_max_length(max_json_body);
     set_error_body(ms);
-    router mr{ms};
-    add_metrics(mr, n);
-    mr.get("/healthz", "healthz",
-           [&n](const httplib::Request&, httplib::Response& res) {
-             reply_json(res, 200,
-                        {{"status", "ok"}, {"node", n.config().node_id}});
-           });
+    auto& mt = impl_->metrics_table;
+    add_metrics(mt, n);
+    mt.add({"GET", "/healthz", dialect::native, access::open, "",
+            names_video::none, body_kind::none, "healthz", [&n](call& c) {
+              c.reply(200, {{"status", "ok"}, {"node", n.config().node_id}});
+            }});
+    install(ms, n, mt);
+    install_unmatched(ms);
     front_config mc;
     // Checked when the configuration was read.
     (void)parse_host_port(cfg.metrics_listen, mc.host, mc.port);

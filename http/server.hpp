@@ -11,7 +11,7 @@
 
 namespace reel::http {
 
-class router;
+class route_table;
 
 /// With cfg.tls_cert set: whether the TLS library accepts that certificate
 /// and key for a server (it refuses some that load, e.g. RSA keys under
@@ -22,7 +22,7 @@ caf::error check_tls(const node_config& cfg);
 /// storage gauges refreshed first. Defined with the native API
 /// (native_api.cpp), which registers it itself unless --metrics-listen
 /// moves it to its own listener.
-void add_metrics(router& r, node& n);
+void add_metrics(route_table& t, node& n);
 
 class server {
 public:

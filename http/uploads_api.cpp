@@ -2,6 +2,7 @@
 // status endpoints with codes 1 pending, 3 processing, 5 uploading,
 // 6 completed, 7 failed.
 
+#include "http/gate.hpp"
 #include "http/render.hpp"
 #include "http/routes.hpp"
 #include "http/upload_receiver.hpp"
@@ -45,50 +46,61 @@ std::string clean_filename(const std::string& name) {
 
 } // namespace
 
-void add_uploads_api(router& r, node& n) {
-  r.post(R"(/api/client/v1/uploads)", "uploads.create",
-         [&n](const httplib::Request& req, httplib::Response& res,
-              const httplib::ContentReader& reader) {
-           auto who = authenticate(n, d, req, res);
-           if (!who)
-             return;
+/// The Uploads API's own words for a missing or bad key.
+caf::expected<principal> uploads_key(node& n, const httplib::Request& req,
+                                     httplib::Response& res) {
+  auto who = bearer_key(n, req, res);
+  if (!who && code_of(who.error()) == ec::unauthorized)
+    return make_error(ec::unauthorized,
+                      bearer_token(req).empty()
+                        ? "Unauthenticated: send Authorization: Bearer "
+                          "<api key>."
+                        : "Unauthenticated: invalid API key.");
+  return who;
+}
+
+void add_uploads_api(route_table& t, node& n) {
+  t.authenticate_with(d, uploads_key);
+  t.add({"POST", R"(/api/client/v1/uploads)", d, access::key,
+         scopes::uploads_write, names_video::none, body_kind::stream,
+         "uploads.create", [&n](call& c) {
            // A folder sent before the file is checked before the file is
            // read: a wrong one costs the client no upload.
-           auto check = [&n, &who](const std::string& name,
-                                   const std::string& value) -> caf::error {
+           auto tenant = c.tenant();
+           auto check = [&n, tenant](const std::string& name,
+                                     const std::string& value) -> caf::error {
              if (name != "folder" || value.empty())
                return {};
              auto exists = valid_folder_path(value)
-                             ? n.folder_exists(who->tenant, value)
+                             ? n.folder_exists(tenant, value)
                              : caf::expected<bool>{false};
              if (exists && !*exists)
                return make_error(ec::not_found, "Folder not found.");
              return {};
            };
-           auto up = receive_multipart(req, reader, n.blobs(), "video",
+           auto up = receive_multipart(c.req, *c.reader, n.blobs(), "video",
                                        n.config().max_upload_bytes, check);
            if (!up) {
              auto code = code_of(up.error());
-             render_error(d, up.error(), res,
-                          code == ec::too_large   ? "video"
-                          : code == ec::not_found ? "folder"
-                                                  : "");
+             c.fail(up.error(), code == ec::too_large   ? "video"
+                                : code == ec::not_found ? "folder"
+                                                        : "");
              return;
            }
            tmp_guard tmp{up->has_file ? up->tmp_path : std::string{}};
            if (!up->has_file) {
-             reply_error(d, ec::invalid_argument,
-                         "The video field is required.", res, "video");
+             c.fail(ec::invalid_argument, "The video field is required.",
+                    "video");
              return;
            }
            auto folder = up->fields.find("folder");
            if (folder == up->fields.end() || folder->second.empty()) {
-             reply_error(d, ec::invalid_argument,
-                         "The folder field is required.", res, "folder");
+             c.fail(ec::invalid_argument, "The folder field is required.",
+                    "folder");
              return;
            }
            if (!valid_folder_path(folder->second)) {
-             reply_error(d, ec::not_found, "Folder not found.", res, "folder");
+             c.fail(ec::not_found, "Folder not found.", "folder");
              return;
            }
            video_record draft;
@@ -101,14 +113,14 @@ void add_uploads_api(router& r, node& n) {
              char* end = nullptr;
              *target = std::strtod(f->second.c_str(), &end);
              if (*end != '\0' || !(*target >= 0) || *target > 1e7) {
-               reply_error(d, ec::invalid_argument,
-                           std::string{"The "} + field
-                             + " field must be a number of seconds.",
-                           res, field);
+               c.fail(ec::invalid_argument,
+                      std::string{"The "} + field
+                        + " field must be a number of seconds.",
+                      field);
                return;
              }
            }
-           draft.tenant = who->tenant;
+           draft.tenant = tenant;
            draft.folder = folder->second;
            draft.filename = clean_filename(up->filename);
            draft.title = draft.filename;
@@ -117,62 +129,44 @@ void add_uploads_api(router& r, node& n) {
            auto v = n.create_video(std::move(draft), up->tmp_path);
            if (!v) {
              if (code_of(v.error()) == ec::not_found)
-               reply_error(d, ec::not_found, "Folder not found.", res, "folder");
+               c.fail(ec::not_found, "Folder not found.", "folder");
              else
-               render_error(d, v.error(), res);
+               c.fail(v.error());
              return;
            }
            tmp.release(); // adopted into the blob store
            auto [code, text] = upload_status(v->state);
-           reply_json(res, 202,
-                      {{"message", "Upload accepted and is now being processed."},
-                       {"data",
-                        {{"id", v->id}, {"status", code}, {"status_text", text}}}});
-         });
+           c.reply(202, {{"message", "Upload accepted and is now being processed."},
+                         {"data",
+                          {{"id", v->id}, {"status", code}, {"status_text", text}}}});
+         }});
 
-  r.get(R"(/api/client/v1/uploads)", "uploads.list",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = authenticate(n, d, req, res);
-          if (!who)
-            return;
-          auto page = n.list_videos(who->tenant, 0, 50);
-          if (!page) {
-            render_error(d, page.error(), res);
-            return;
-          }
-          auto data = nlohmann::ordered_json::array();
-          for (auto& v : page->videos)
-            data.push_back(status_entry(v));
-          reply_json(res, 200, {{"data", data}});
-        });
+  t.add({"GET", R"(/api/client/v1/uploads)", d, access::key,
+         scopes::videos_read, names_video::none, body_kind::none,
+         "uploads.list", [&n](call& c) {
+           auto page = n.list_videos(c.tenant(), 0, 50);
+           if (!page) {
+             c.fail(page.error());
+             return;
+           }
+           auto data = nlohmann::ordered_json::array();
+           for (auto& v : page->videos)
+             data.push_back(status_entry(v));
+           c.reply(200, {{"data", data}});
+         }});
 
-  r.get(R"(/api/client/v1/uploads/([^/]+))", "uploads.get",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = authenticate(n, d, req, res);
-          if (!who)
-            return;
-          std::string id = req.matches[1];
-          if (!is_uuid(id)) {
-            reply_error(d, ec::not_found, "Upload not found.", res);
-            return;
-          }
-          auto v = n.get_video(who->tenant, id);
-          if (!v) {
-            if (code_of(v.error()) == ec::not_found)
-              reply_error(d, ec::not_found, "Upload not found.", res);
-            else
-              render_error(d, v.error(), res);
-            return;
-          }
-          auto entry = status_entry(*v);
-          nlohmann::ordered_json data = {{"id", entry["id"]},
-                                 {"filename", entry["filename"]},
-                                 {"status", entry["status"]},
-                                 {"status_text", entry["status_text"]}};
-          if (entry.contains("error"))
-            data["error"] = entry["error"];
-          reply_json(res, 200, {{"data", data}});
-        });
+  t.add({"GET", R"(/api/client/v1/uploads/([^/]+))", d, access::key,
+         scopes::videos_read, names_video::uuid, body_kind::none,
+         "uploads.get", [](call& c) {
+           auto entry = status_entry(*c.video);
+           nlohmann::ordered_json data = {{"id", entry["id"]},
+                                          {"filename", entry["filename"]},
+                                          {"status", entry["status"]},
+                                          {"status_text", entry["status_text"]}};
+           if (entry.contains("error"))
+             data["error"] = entry["error"];
+           c.reply(200, {{"data", data}});
+         }});
 }
 
 } // namespace reel::http

@@ -201,6 +201,23 @@ const std::map<std::string, setter>& setters() {
        c.metrics_listen = v;
        return caf::error{};
      }},
+    {"rate-limit",
+     [](node_config& c, const std::string& v) {
+       if (auto err = to_number("rate-limit", v, c.rate_limit))
+         return err;
+       return c.rate_limit >= 0 ? caf::error{}
+                                : bad("rate-limit", "must be >= 0");
+     }},
+    {"tenant-rate-limit",
+     [](node_config& c, const std::string& v) {
+       auto eq = v.find('=');
+       int64_t n = -1;
+       if (eq == std::string::npos || eq == 0
+           || to_number("tenant-rate-limit", v.substr(eq + 1), n) || n < 0)
+         return bad("tenant-rate-limit", "expected TENANT=N (N >= 0), got " + v);
+       c.tenant_rate_limits[v.substr(0, eq)] = n;
+       return caf::error{};
+     }},
     {"http-threads",
      [](node_config& c, const std::string& v) {
        if (auto err = to_number("http-threads", v, c.http_threads))
@@ -379,6 +396,9 @@ std::string node_usage() {
                            (default 1024); at the cap a new connection
                            closes the one waiting longest for a request, or
                            gets 503 if every one is being answered
+  --rate-limit N           API requests a second each key may make, as many
+                           at once; 429 past it (default 100; 0: no limit)
+  --tenant-rate-limit T=N  the limit of tenant T's keys instead (repeatable)
   --metrics-listen HOST:PORT
                            serve /metrics (and /healthz) here, plain HTTP,
                            and not on --listen (default: /metrics on

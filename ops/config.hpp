@@ -8,6 +8,7 @@
 #include "ops/error.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,14 @@ struct node_config {
   /// no longer on the main listener. Default: empty (/metrics on the main
   /// listener).
   std::string metrics_listen;
+  /// API requests a second each API key may make (its tenant's limit, as
+  /// many at once); past it the answer is 429 with Retry-After. Every API
+  /// answer carries X-RateLimit-Limit, -Remaining and -Retry-After. 0: no
+  /// limit. Default: 100.
+  int64_t rate_limit = 100;
+  /// The limit of one tenant's keys instead (--tenant-rate-limit T=N,
+  /// repeatable). Default: none.
+  std::map<std::string, int64_t> tenant_rate_limits;
   /// Directory holding the web player's hls.min.js. Default: the
   /// node_modules/hls.js/dist beside the build directory, found at start.
   std::string player_dir;

@@ -27,6 +27,7 @@ const char* to_string(ec x) {
     case ec::timeout: return "timeout";
     case ec::unavailable: return "unavailable";
     case ec::no_space: return "no_space";
+    case ec::rate_limited: return "rate_limited";
   }
   return "unknown";
 }

@@ -28,6 +28,7 @@ enum class ec : uint8_t {
   timeout,          // an actor did not answer in time
   unavailable,      // shutting down, overloaded
   no_space,         // the disk is full
+  rate_limited,     // a key made more requests than its tenant may
 };
 
 /// A short stable name for `x`, e.g. "not_found".

@@ -44,6 +44,25 @@ std::string make_uuid() {
          + h.substr(16, 4) + "-" + h.substr(20, 12);
 }
 
+uint64_t legacy_number_of_id(std::string_view id) {
+  if (!is_uuid(id))
+    return 0;
+  auto hex = std::string{id.substr(0, 8)} + std::string{id.substr(9, 4)};
+  return std::stoull(hex, nullptr, 16);
+}
+
+uint64_t random_video_number() {
+  uint64_t n = 0;
+  while (n == 0) {
+    unsigned char b[8];
+    random_bytes(b, sizeof(b));
+    for (auto c : b)
+      n = (n << 8) | c;
+    n &= max_new_video_number; // a power of two minus one: no bias
+  }
+  return n;
+}
+
 namespace {
 
 std::string uuid_text(unsigned char* b) {

@@ -168,6 +168,15 @@ public:
   caf::expected<video_record> get_video(const std::string& tenant,
                                         const std::string& id,
                                         uint64_t* version = nullptr);
+  /// The video whose integer id (Gcore's) is `number`, through the index
+  /// of numbers; ec::not_found when there is none or it is another
+  /// tenant's (`tenant` empty: any tenant).
+  caf::expected<video_record> video_by_number(const std::string& tenant,
+                                              uint64_t number);
+  /// The video of `tenant` a client named `key` (Flare's s3Key), through
+  /// the index of keys; ec::not_found when there is none.
+  caf::expected<video_record> video_by_key(const std::string& tenant,
+                                           const std::string& key);
   caf::expected<video_page> list_videos(const std::string& tenant,
                                         int32_t offset, int32_t limit);
   caf::error delete_video(const std::string& tenant, const std::string& id);

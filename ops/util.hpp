@@ -34,14 +34,6 @@ constexpr uint64_t max_video_number = (uint64_t{1} << 53) - 1;
 /// cryptographic source.
 uint64_t random_video_number();
 
-/// The derivations of the release before (removed once nothing uses
-/// them): the UUID of a number, the number of a UUID, a new id from a
-/// random number, the id of a client's key.
-std::string uuid_of_number(uint64_t n);
-uint64_t number_of_uuid(std::string_view id);
-std::string make_video_id();
-std::string video_id_for_key(std::string_view key);
-
 /// True when `s` is a well-formed UUID (any version), e.g. from a URL.
 bool is_uuid(std::string_view s);
 

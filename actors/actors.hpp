@@ -32,6 +32,7 @@ using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using keep_atom = caf::atom_constant<caf::atom("keep")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
 
 /// A worker runs one CPU-bound task at a time. Spawned detached.
 using worker_actor = caf::typed_actor<
@@ -99,8 +100,15 @@ using video_manager_actor = caf::typed_actor<
   caf::reacts_to<caf::delete_atom, video_record>,
   // Registers a new video. With its source stored (source_sha256 set) it
   // is processed at once; with an import_url it imports first; else it
-  // waits in "created" for its source.
+  // waits in "created" for its source. One that a client names by a key
+  // (info.client_key, Flare's s3Key) comes to the node that owns the key
+  // by placement: that node checks the key (ec::conflict when a video of
+  // the tenant has it, or a create of it is under way) and has the
+  // video's owner register it (register_atom).
   caf::replies_to<create_atom, video_record>::with<video_record>,
+  // Registers a new video here, as its owner, without routing it by its
+  // client's key again (the key's node has checked it).
+  caf::replies_to<register_atom, video_record>::with<video_record>,
   // A part of a created video's source is stored on some node: registers
   // it; the last missing part starts processing.
   caf::replies_to<upload_atom, source_part>::with<video_record>,
@@ -166,7 +174,10 @@ using member_actor = caf::typed_actor<
   caf::reacts_to<caf::put_atom, replicated_row>,
   // Requests for a video's owner (the single writer of its record),
   // forwarded there: create, a source part, a client's change, a retry.
+  // A create naming a client's key goes to the key's owner instead, whose
+  // manager checks the key and then registers the video with its owner.
   caf::replies_to<create_atom, video_record>::with<video_record>,
+  caf::replies_to<register_atom, video_record>::with<video_record>,
   caf::replies_to<upload_atom, source_part>::with<video_record>,
   caf::replies_to<caf::update_atom, std::string, std::string,
                   std::string>::with<video_record>,

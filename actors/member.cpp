@@ -123,6 +123,21 @@ caf::result<R> to_owner(self_ptr self, const std::string& id, Ts&&... xs) {
   return self->delegate(i->second, std::forward<Ts>(xs)...);
 }
 
+/// Hands a create that names a client's key (Flare's s3Key) to the node
+/// that owns the key by placement, whose manager decides every create of
+/// that key (docs/cluster.md). One hop at most: from a peer, or without a
+/// reachable owner, this node's manager decides.
+caf::result<video_record> to_key_owner(self_ptr self, video_record& v) {
+  auto& st = self->state;
+  auto owner =
+      st.ctx->view->owner(keys::client_key(v.tenant, v.info.client_key));
+  auto i = st.peers.find(owner);
+  if (from_remote(self) || owner.empty() || owner == st.me.node_id ||
+      i == st.peers.end())
+    return self->delegate(st.manager, create_atom::value, std::move(v));
+  return self->delegate(i->second, create_atom::value, std::move(v));
+}
+
 /// Publishes the membership to the view, the metrics and the manager.
 void publish(self_ptr self, bool changed) {
   auto& st = self->state;
@@ -476,8 +491,16 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
       [self](create_atom, video_record& v) -> caf::result<video_record> {
         if (from_remote(self) && !admit(self, "create", v))
           return make_error(ec::invalid_argument, "refused");
+        if (!v.info.client_key.empty())
+          return to_key_owner(self, v);
         auto id = v.id;
         return to_owner(self, id, create_atom::value, std::move(v));
+      },
+      [self](register_atom, video_record& v) -> caf::result<video_record> {
+        if (from_remote(self) && !admit(self, "register", v))
+          return make_error(ec::invalid_argument, "refused");
+        auto id = v.id;
+        return to_owner(self, id, register_atom::value, std::move(v));
       },
       [self](view_atom, std::string& id) -> caf::result<int64_t> {
         auto key = id;

@@ -415,8 +415,11 @@ caf::expected<video_record> node::create_video(video_record draft,
     return exists.error();
   if (!*exists)
     return make_error(ec::not_found, "folder " + draft.folder + " not found");
+  // A random id; the integer id (Gcore's) is drawn by whoever registers
+  // the video (actors/video_manager.cpp), a key a client names it by
+  // (Flare's s3Key) is checked there.
   if (draft.id.empty())
-    draft.id = make_video_id();
+    draft.id = make_uuid();
   draft.source_node = impl_->ctx.config.node_id;
   if (!tmp_source.empty())
     if (auto err = impl_->blobs->adopt_source(tmp_source, draft.id))
@@ -875,15 +878,6 @@ caf::expected<principal> node::key_by_id(const std::string& key_id) {
   return key_principal(found.front());
 }
 
-caf::expected<std::string> node::video_id_by_number(uint64_t number) {
-  return uuid_of_number(number);
-}
-
-caf::expected<std::string> node::video_id_by_key(const std::string& tenant,
-                                                 const std::string& key) {
-  return video_id_for_key(tenant + '\x1f' + key);
-}
-
 caf::expected<video_record> node::get_video(const std::string& tenant,
                                             const std::string& id,
                                             uint64_t* version) {
@@ -896,6 +890,35 @@ caf::expected<video_record> node::get_video(const std::string& tenant,
   if (!*v || (!tenant.empty() && (*v)->tenant != tenant))
     return make_error(ec::not_found, "video " + id + " not found");
   return std::move(**v);
+}
+
+caf::expected<video_record> node::video_by_number(const std::string& tenant,
+                                                  uint64_t number) {
+  auto missing = make_error(ec::not_found,
+                            "video " + std::to_string(number) + " not found");
+  auto id = impl_->store->video_by_number(number);
+  if (!id)
+    return id.error();
+  if (!*id)
+    return missing;
+  auto v = get_video(tenant, **id);
+  if (!v && code_of(v.error()) == ec::not_found)
+    return missing;
+  return v;
+}
+
+caf::expected<video_record> node::video_by_key(const std::string& tenant,
+                                               const std::string& key) {
+  auto missing = make_error(ec::not_found, "video " + key + " not found");
+  auto id = impl_->store->video_by_client_key(tenant, key);
+  if (!id)
+    return id.error();
+  if (!*id)
+    return missing;
+  auto v = get_video(tenant, **id);
+  if (!v && code_of(v.error()) == ec::not_found)
+    return missing;
+  return v;
 }
 
 caf::expected<video_page> node::list_videos(const std::string& tenant,

@@ -164,16 +164,19 @@ public:
   /// whose SHA-256 starts with `key_id` (16 hex digits); ec::unauthorized
   /// when it was revoked or never existed.
   caf::expected<principal> key_by_id(const std::string& key_id);
-  /// The id of the video whose Gcore number is `number`; ec::not_found.
-  caf::expected<std::string> video_id_by_number(uint64_t number);
-  /// The id of tenant's video made with Flare's s3Key `key`;
-  /// ec::not_found.
-  caf::expected<std::string> video_id_by_key(const std::string& tenant,
-                                             const std::string& key);
   /// `tenant` empty: any tenant (admins). `version` as db::get_video's.
   caf::expected<video_record> get_video(const std::string& tenant,
                                         const std::string& id,
                                         uint64_t* version = nullptr);
+  /// The video whose integer id (Gcore's) is `number`, through the index
+  /// of numbers; ec::not_found when there is none or it is another
+  /// tenant's (`tenant` empty: any tenant).
+  caf::expected<video_record> video_by_number(const std::string& tenant,
+                                              uint64_t number);
+  /// The video of `tenant` a client named `key` (Flare's s3Key), through
+  /// the index of keys; ec::not_found when there is none.
+  caf::expected<video_record> video_by_key(const std::string& tenant,
+                                           const std::string& key);
   caf::expected<video_page> list_videos(const std::string& tenant,
                                         int32_t offset, int32_t limit);
   caf::error delete_video(const std::string& tenant, const std::string& id);

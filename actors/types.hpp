@@ -230,7 +230,7 @@ typename Inspector::result_type inspect(Inspector& f, video_record& x) {
            x.master, x.master_ts, x.dash, x.clip_start_s, x.clip_duration_s,
            x.priority, x.playable_ms, x.images_done, x.poster_time_s,
            x.screenshots, x.storyboard, x.files, x.history, x.info, x.upload,
-           x.import_url, x.import_headers);
+           x.import_url, x.import_headers, x.number);
 }
 
 template <class Inspector>

@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 
@@ -140,6 +141,67 @@ bool folder_exists(self_ptr self, const std::string& tenant,
   return f && *f;
 }
 
+/// Stores a record another node wrote, unless this node's copy is newer,
+/// keeping the counts by state; starts its actor when this node should
+/// run it.
+
+caf::error key_taken(const video_record& v) {
+  return make_error(ec::conflict,
+                    "a video with key " + v.info.client_key + " exists");
+}
+
+/// Registers a new video with this node as its writer: its integer id
+/// drawn (one no stored video has), its record saved and sent to every
+/// node, its actor started when it has work.
+caf::result<video_record> register_video(self_ptr self, video_record rec) {
+  auto* store = self->state.ctx->store;
+  if (!folder_exists(self, rec.tenant, rec.folder))
+    return make_error(ec::not_found, "folder " + rec.folder + " not found");
+  auto existing = store->get_video(rec.id);
+  if (!existing)
+    return existing.error();
+  if (*existing)
+    return make_error(ec::conflict, "video " + rec.id + " exists");
+  // The key was checked by the key's node; checked here too (the same
+  // node, or this node's copy of the records in case the two disagree).
+  if (!rec.info.client_key.empty()) {
+    auto holder = store->video_by_client_key(rec.tenant, rec.info.client_key);
+    if (!holder)
+      return holder.error();
+    if (*holder)
+      return key_taken(rec);
+  }
+  // Random, and drawn again on a clash with a stored video's: numbers of
+  // two nodes' concurrent creates clash with negligible probability
+  // (2^49 of them).
+  rec.number = 0;
+  for (int tries = 0; rec.number == 0; ++tries) {
+    if (tries == 64)
+      return make_error(ec::storage_error, "no free video number found");
+    auto n = random_video_number();
+    auto held = store->video_by_number(n);
+    if (!held)
+      return held.error();
+    if (!*held)
+      rec.number = n;
+  }
+  rec.state = rec.source_sha256.empty() ? states::created : states::uploaded;
+  rec.created_ms = rec.updated_ms = now_ms();
+  rec.history = {state_change{rec.state, rec.created_ms, {}}};
+  if (auto err = save(self, rec))
+    return err;
+  metrics().videos.Add({{"state", rec.state}}).Increment();
+  log::info("video.created", {{"video", rec.id},
+                              {"tenant", rec.tenant},
+                              {"bytes", std::to_string(rec.source_bytes)}});
+  if (should_run(self, rec))
+    start_video(self, rec);
+  return rec;
+}
+
+/// How long the key's node waits for the video's owner to register it.
+constexpr auto register_timeout = std::chrono::seconds(20);
+
 } // namespace
 
 video_manager_actor::behavior_type
@@ -206,26 +268,43 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       self->state.ctx->blobs->remove_video(v.id);
     },
     [self](create_atom, video_record& rec) -> caf::result<video_record> {
-      if (!folder_exists(self, rec.tenant, rec.folder))
-        return make_error(ec::not_found, "folder " + rec.folder + " not found");
-      // Ids a client names (Flare's s3Key) may meet an existing video.
-      auto existing = self->state.ctx->store->get_video(rec.id);
-      if (!existing)
-        return existing.error();
-      if (*existing)
-        return make_error(ec::conflict, "video " + rec.id + " exists");
-      rec.state = rec.source_sha256.empty() ? states::created
-                                            : states::uploaded;
-      rec.created_ms = rec.updated_ms = now_ms();
-      rec.history = {state_change{rec.state, rec.created_ms, {}}};
-      if (auto err = save(self, rec))
-        return err;
-      metrics().videos.Add({{"state", rec.state}}).Increment();
-      log::info("video.created", {{"video", rec.id}, {"tenant", rec.tenant},
-                                  {"bytes", std::to_string(rec.source_bytes)}});
-      if (should_run(self, rec))
-        start_video(self, rec);
-      return rec;
+      auto& st = self->state;
+      if (rec.info.client_key.empty())
+        return register_video(self, std::move(rec));
+      // Named by a client's key (Flare's s3Key): creates of one key all
+      // come to this node, the key's owner by placement (member.cpp), and
+      // are decided here one after the other (docs/cluster.md).
+      auto key = keys::client_key(rec.tenant, rec.info.client_key);
+      if (st.pending_keys.count(key))
+        return key_taken(rec);
+      auto holder = st.ctx->store->video_by_client_key(rec.tenant,
+                                                       rec.info.client_key);
+      if (!holder)
+        return holder.error();
+      if (*holder)
+        return key_taken(rec);
+      if (!st.ctx->member || st.ctx->view->owns(rec.id))
+        return register_video(self, std::move(rec));
+      // The video's owner registers it (the single writer of its record);
+      // the key stays taken here until its record is stored here too.
+      st.pending_keys.insert(key);
+      auto rp = self->make_response_promise<video_record>();
+      self->request(st.ctx->member, register_timeout, register_atom::value,
+                    std::move(rec))
+        .then(
+          [self, rp, key](video_record& v) mutable {
+            adopt(self, v);
+            self->state.pending_keys.erase(key);
+            rp.deliver(std::move(v));
+          },
+          [self, rp, key](caf::error& err) mutable {
+            self->state.pending_keys.erase(key);
+            rp.deliver(std::move(err));
+          });
+      return rp;
+    },
+    [self](register_atom, video_record& rec) -> caf::result<video_record> {
+      return register_video(self, std::move(rec));
     },
     [self](upload_atom, source_part& p) -> caf::result<video_record> {
       auto rec = load(self, p.tenant, p.video_id);

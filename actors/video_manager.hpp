@@ -5,6 +5,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace reel {
 
@@ -13,6 +14,10 @@ struct video_manager_state {
   node_context* ctx = nullptr;
   scheduler_actor scheduler;
   std::unordered_map<std::string, video_actor> live; // non-terminal videos
+  // Client keys (keys::client_key) of creates this node checked and is
+  // having registered by the video's owner: another create of one of them
+  // is a conflict until the answer is stored here.
+  std::unordered_set<std::string> pending_keys;
 };
 
 /// Owns this node's videos and folders. On start it spawns a video actor for

@@ -74,8 +74,7 @@ bodies(const webhook_record& w, const video_record& v, const std::string& event,
                   : event == "video.failed" ? "error"
                   : event == "video.playable" ? "viewable"
                                               : "pending";
-    json video = {{"id", number_of_uuid(v.id)}, {"name", v.title},
-                  {"status", status}};
+    json video = {{"id", v.number}, {"name", v.title}, {"status", status}};
     if (!v.failure_reason.empty())
       video["error"] = v.failure_reason;
     body["video"] = video;

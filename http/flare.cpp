@@ -53,9 +53,11 @@ std::string flare_id(const video_record& v) {
   return v.info.client_key.empty() ? v.id : v.info.client_key;
 }
 
-/// The reel id a Flare id names within a tenant.
-std::string reel_id(const std::string& tenant, const std::string& id) {
-  return is_uuid(id) ? id : video_id_for_key(tenant + '\x1f' + id);
+/// The video a Flare id names within a tenant: reel's UUID, or the s3Key
+/// it was made with (through the index of keys).
+caf::expected<video_record> video_named(node& n, const std::string& tenant,
+                                        const std::string& id) {
+  return is_uuid(id) ? n.get_video(tenant, id) : n.video_by_key(tenant, id);
 }
 
 /// s3Keys: 1-128 of [A-Za-z0-9._-], not shaped like a UUID (those are
@@ -113,7 +115,7 @@ json flare_video(node& n, const video_record& v) {
 std::optional<video_record> find_video(node& n, const principal& who,
                                        const std::string& id,
                                        httplib::Response& res) {
-  auto v = n.get_video(who.tenant, reel_id(who.tenant, id));
+  auto v = video_named(n, who.tenant, id);
   if (!v) {
     if (code_of(v.error()) == ec::not_found)
       reply_error(d, ec::not_found, "video " + id + " not found", res);
@@ -239,12 +241,10 @@ void add_flare_api(router& r, node& n) {
            draft.folder = "root";
            draft.filename = file_name;
            draft.title = str("title").empty() ? file_name : str("title");
-           if (!key.empty()) {
-             // The same key always names the same video: a second create
-             // meets the first on the same owner.
-             draft.id = reel_id(who->tenant, key);
-             draft.info.client_key = key;
-           }
+           // A random id like every video's; the key is checked (and its
+           // creates decided one at a time) by the node that owns the key
+           // (docs/cluster.md).
+           draft.info.client_key = key;
            draft.info.origin_label = str("source");
            draft.info.declared_width =
              static_cast<int32_t>(body->value("width", 0.0));

@@ -197,20 +197,14 @@ caf::expected<video_record> resolve(call& c, names_video how,
       if (ref.empty() || ref.size() > 19
           || ref.find_first_not_of("0123456789") != std::string::npos)
         return missing;
-      auto id = c.n.video_id_by_number(std::stoull(ref));
-      if (!id)
-        return id.error();
-      return c.n.get_video(c.reach(), *id, version);
+      return c.n.video_by_number(c.reach(), std::stoull(ref));
     }
     case names_video::flare_key: {
       if (is_uuid(ref))
         return c.n.get_video(c.reach(), ref, version);
       if (ref.empty() || ref.size() > 1024)
         return missing;
-      auto id = c.n.video_id_by_key(c.tenant(), ref);
-      if (!id)
-        return id.error();
-      return c.n.get_video(c.reach(), *id, version);
+      return c.n.video_by_key(c.tenant(), ref);
     }
   }
   return missing;

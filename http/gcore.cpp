@@ -100,7 +100,7 @@ json gcore_video(node& n, const video_record& v, const principal& who,
   auto seg = playback_segment(n, v, who);
   auto media = base + "/media/" + v.id + "/" + seg;
   auto s = v.source;
-  json j = {{"id", number_of_uuid(v.id)},
+  json j = {{"id", v.number},
             {"name", v.title},
             {"description", v.info.description},
             {"slug", v.id},
@@ -178,7 +178,7 @@ json gcore_video(node& n, const video_record& v, const principal& who,
     const char* status = v.state == states::failed ? "error"
                          : out                     ? "complete"
                                                    : "processing";
-    json c = {{"id", number_of_uuid(v.id) * 16 + static_cast<int64_t>(i)},
+    json c = {{"id", v.number * 16 + i},
               {"name", "vod" + r.name},
               {"width", out ? out->width : r.width},
               {"height", out ? out->height : r.height},
@@ -201,15 +201,27 @@ json gcore_video(node& n, const video_record& v, const principal& who,
   return j;
 }
 
-/// The video with Gcore integer id `number` of the caller's tenant.
+/// A Gcore integer id (1 to 2^53 - 1) in decimal; nothing for anything
+/// else.
+std::optional<uint64_t> parse_number(const std::string& text) {
+  if (text.empty() || text.size() > 16 ||
+      text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  auto number = std::stoull(text);
+  if (number == 0 || number > max_video_number)
+    return std::nullopt;
+  return number;
+}
+
+/// The video with Gcore integer id `text` of the caller's tenant (through
+/// the index of numbers).
 caf::expected<video_record> find_number(node& n, const principal& who,
                                         const std::string& text) {
   auto missing = make_error(ec::not_found, "video " + text + " not found");
-  if (text.empty() || text.size() > 15
-      || text.find_first_not_of("0123456789") != std::string::npos)
+  auto number = parse_number(text);
+  if (!number)
     return missing;
-  auto number = std::stoull(text);
-  auto v = n.get_video(who.tenant, uuid_of_number(number));
+  auto v = n.video_by_number(who.tenant, *number);
   if (v || code_of(v.error()) != ec::not_found)
     return v;
   return missing;
@@ -550,9 +562,8 @@ void add_gcore_api(router& r, node& n) {
           std::vector<uint64_t> ids;
           std::istringstream id_list{req.get_param_value("id")};
           for (std::string x; std::getline(id_list, x, ',');)
-            if (!x.empty() && x.find_first_not_of("0123456789") == std::string::npos
-                && x.size() < 16)
-              ids.push_back(std::stoull(x));
+            if (auto number = parse_number(x))
+              ids.push_back(*number);
           auto all = n.list_videos(who->tenant, 0, INT32_MAX);
           if (!all) {
             render_error(d, all.error(), res);
@@ -561,7 +572,7 @@ void add_gcore_api(router& r, node& n) {
           json out = json::array();
           int64_t skip = (*page - 1) * *per_page;
           for (auto& v : all->videos) {
-            auto number = number_of_uuid(v.id);
+            auto number = v.number;
             if (!status.empty() && status != gcore_status(v))
               continue;
             if (*client != 0 && v.info.client_user_id != *client)
@@ -603,7 +614,7 @@ void add_gcore_api(router& r, node& n) {
           json out = json::array();
           for (auto& id : ids)
             if (auto v = find_number(n, *who, id))
-              out.push_back({{"id", number_of_uuid(v->id)}, {"name", v->title}});
+              out.push_back({{"id", v->number}, {"name", v->title}});
           reply_json(res, 200, out);
         });
 

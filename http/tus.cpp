@@ -420,17 +420,24 @@ std::string encode_metadata(const std::map<std::string, std::string>& m) {
   return out;
 }
 
-/// The video a client's video_id names: Gcore's integer id, or a UUID.
-std::optional<std::string> video_of(std::string s) {
+/// The video a client's video_id names: Gcore's integer id (through the
+/// index of numbers), or a UUID. ec::invalid_argument for anything else,
+/// ec::not_found for a number no video has.
+caf::expected<std::string> video_of(node& n, std::string s) {
   if (is_uuid(s)) {
     std::transform(s.begin(), s.end(), s.begin(),
                    [](unsigned char c) { return std::tolower(c); });
     return s;
   }
-  auto n = parse_size(s);
-  if (!n || *n <= 0 || *n >= (int64_t{1} << 48))
-    return std::nullopt;
-  return uuid_of_number(static_cast<uint64_t>(*n));
+  auto number = parse_size(s);
+  if (!number || *number <= 0 ||
+      static_cast<uint64_t>(*number) > max_video_number)
+    return make_error(ec::invalid_argument,
+                      "video_id must be a video's integer id or UUID");
+  auto v = n.video_by_number("", static_cast<uint64_t>(*number));
+  if (!v)
+    return v.error();
+  return v->id;
 }
 
 /// Every tus response says which version it speaks.
@@ -544,9 +551,11 @@ void create(node& n, upload_store& store, const httplib::Request& req,
   auto video = fields->front();
   auto key = (*fields)[1];
   if (auto named = meta->find("video_id"); named != meta->end()) {
-    auto id = video_of(named->second);
+    auto id = video_of(n, named->second);
     if (!id) {
-      fail(res, 400, "video_id must be a video's integer id or UUID");
+      auto code = code_of(id.error());
+      fail(res, status_of(code),
+           code == ec::not_found ? "no such video" : message_of(id.error()));
       return;
     }
     if (*id != video) {

@@ -44,53 +44,23 @@ std::string make_uuid() {
          + h.substr(16, 4) + "-" + h.substr(20, 12);
 }
 
-namespace {
-
-std::string uuid_text(unsigned char* b) {
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  auto h = to_hex(b, 16);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-"
-         + h.substr(16, 4) + "-" + h.substr(20, 12);
-}
-
-constexpr uint64_t id_bits = (uint64_t{1} << 48) - 1;
-
-} // namespace
-
-std::string uuid_of_number(uint64_t n) {
-  n &= id_bits;
-  unsigned char b[16];
-  for (int i = 0; i < 6; ++i)
-    b[i] = static_cast<unsigned char>(n >> (8 * (5 - i)));
-  auto rest = sha256_hex("reel-video-id:" + std::to_string(n));
-  for (int i = 6; i < 16; ++i)
-    b[i] = static_cast<unsigned char>(std::stoi(rest.substr(2 * i, 2), nullptr, 16));
-  return uuid_text(b);
-}
-
-uint64_t number_of_uuid(std::string_view id) {
+uint64_t legacy_number_of_id(std::string_view id) {
   if (!is_uuid(id))
     return 0;
   auto hex = std::string{id.substr(0, 8)} + std::string{id.substr(9, 4)};
   return std::stoull(hex, nullptr, 16);
 }
 
-std::string make_video_id() {
+uint64_t random_video_number() {
   uint64_t n = 0;
   while (n == 0) {
-    unsigned char b[6];
+    unsigned char b[8];
     random_bytes(b, sizeof(b));
     for (auto c : b)
       n = (n << 8) | c;
+    n &= max_new_video_number; // a power of two minus one: no bias
   }
-  return uuid_of_number(n);
-}
-
-std::string video_id_for_key(std::string_view key) {
-  auto h = sha256_hex(std::string{"reel-video-key:"} + std::string{key});
-  auto n = std::stoull(h.substr(0, 12), nullptr, 16);
-  return uuid_of_number(n == 0 ? 1 : n);
+  return n;
 }
 
 std::string random_token(size_t n) {

@@ -18,17 +18,21 @@ std::string make_uuid();
 /// `n` random characters from [A-Za-z0-9], from a cryptographic source.
 std::string random_token(size_t n);
 
-/// Video ids are UUIDs (v4 layout) whose first 48 bits are a number, the
-/// integer id of dialects that want one (Gcore), and whose other bits
-/// follow from that number: each gives the other.
-std::string uuid_of_number(uint64_t n);
-/// The number in the first 48 bits of a UUID (0 for anything else).
-uint64_t number_of_uuid(std::string_view id);
-/// A new video id (a random number).
-std::string make_video_id();
-/// The video id named by a client's key (e.g. Flare's s3Key within a
-/// tenant): the same key always gives the same id.
-std::string video_id_for_key(std::string_view key);
+/// Video ids are plain random UUIDs (make_uuid). Releases before this one
+/// made ids whose first 48 bits were the video's integer id (Gcore's) and
+/// whose other bits followed from it: the integer id of such a video, for
+/// records of those releases that do not carry their number (0 for
+/// anything that is not a UUID). Never a way to find or make an id.
+uint64_t legacy_number_of_id(std::string_view id);
+
+/// The largest integer id a new video gets: number * 16 + rung (Gcore's
+/// converted_videos ids) stays below 2^53, exact in JavaScript.
+constexpr uint64_t max_new_video_number = (uint64_t{1} << 49) - 1;
+/// The largest integer id there may be (2^53 - 1: exact in JavaScript).
+constexpr uint64_t max_video_number = (uint64_t{1} << 53) - 1;
+/// A random integer id for a new video: 1 to max_new_video_number, from a
+/// cryptographic source.
+uint64_t random_video_number();
 
 /// True when `s` is a well-formed UUID (any version), e.g. from a URL.
 bool is_uuid(std::string_view s);

@@ -1,5 +1,6 @@
 #include "storage/db.hpp"
 
+#include "ops/util.hpp"
 #include "storage/keys.hpp"
 
 #include <rocksdb/db.h>
@@ -13,8 +14,9 @@ namespace reel {
 
 namespace {
 
-const char* family_names[] = {"videos", "video_index", "keys", "folders",
-                              "meta", "tokens", "webhooks", "outbox"};
+const char* family_names[] = {
+    "videos", "video_index", "keys",   "folders",       "meta",
+    "tokens", "webhooks",    "outbox", "video_numbers", "client_keys"};
 static_assert(sizeof(family_names) / sizeof(family_names[0])
               == static_cast<size_t>(cf::count_));
 
@@ -54,6 +56,8 @@ caf::expected<std::unique_ptr<db>> db::open(const std::string& dir) {
                       "cannot create " + dir + ": " + err.message());
   std::unique_ptr<db> result{new db};
   if (auto e = result->open_dir(dir))
+    return e;
+  if (auto e = result->index_video_ids())
     return e;
   return result;
 }
@@ -132,14 +136,84 @@ db::scan(cf family, const std::string& prefix,
   return to_error(it->status());
 }
 
-caf::error db::put_video(const video_record& v,
+namespace {
+
+/// The number a record is indexed and stored with (legacy_number_of_id's
+/// for one without).
+uint64_t number_of(const video_record& v) {
+  return v.number != 0 ? v.number : legacy_number_of_id(v.id);
+}
+
+bool has_number(const video_record& v, uint64_t n) {
+  return number_of(v) == n;
+}
+
+bool has_key(const video_record& v, const std::string& key) {
+  return !v.info.client_key.empty() &&
+         keys::client_key(v.tenant, v.info.client_key) == key;
+}
+
+} // namespace
+
+caf::expected<std::optional<std::string>>
+db::indexed(cf family, const std::string& key,
+            const std::function<bool(const video_record&)>& has) {
+  using result = std::optional<std::string>;
+  auto id = get(family, key);
+  if (!id || !*id)
+    return id;
+  auto v = get_video(**id);
+  if (!v)
+    return v.error();
+  if (!*v || !has(**v))
+    return result{};
+  return id;
+}
+
+caf::error db::put_video(const video_record& rec,
                           const std::vector<row_write>& with) {
+  std::optional<video_record> numbered;
+  if (rec.number == 0) { // a record of an older release
+    numbered = rec;
+    numbered->number = number_of(rec);
+  }
+  auto& v = numbered ? *numbered : rec;
+  // The entries this record should have, unless another video holds them.
+  std::vector<std::pair<cf, std::string>> entries;
+  auto claim = [&](cf family, const std::string& key,
+                   const std::function<bool(const video_record&)>& has) {
+    auto named = get(family, key);
+    if (!named)
+      return named.error();
+    if (*named && **named != v.id) { // another video's, unless stale
+      auto holder = indexed(family, key, has);
+      if (!holder)
+        return holder.error();
+      if (*holder)
+        return caf::error{};
+    }
+    entries.emplace_back(family, key);
+    return caf::error{};
+  };
+  auto n = v.number;
+  if (auto err = claim(cf::video_numbers, keys::video_number(n),
+                       [n](auto& x) { return has_number(x, n); }))
+    return err;
+  if (!v.info.client_key.empty()) {
+    auto key = keys::client_key(v.tenant, v.info.client_key);
+    if (auto err = claim(cf::client_keys, key,
+                         [&key](auto& x) { return has_key(x, key); }))
+      return err;
+  }
   rocksdb::WriteBatch batch;
   auto st = batch.Put(handles_[static_cast<int>(cf::videos)], keys::video(v.id),
                       encode(v));
   if (st.ok())
     st = batch.Put(handles_[static_cast<int>(cf::video_index)],
                    keys::video_index(v.tenant, v.created_ms, v.id), "");
+  for (auto& [family, key] : entries)
+    if (st.ok())
+      st = batch.Put(handles_[static_cast<int>(family)], key, v.id);
   for (auto& row : with)
     if (st.ok())
       st = batch.Put(handles_[static_cast<int>(row.family)], row.key,
@@ -150,15 +224,69 @@ caf::error db::put_video(const video_record& v,
 }
 
 caf::error db::delete_video(const video_record& v) {
+  // Index entries go with the record when they name it (a stale record
+  // may carry a number or key that names another video by now).
+  std::vector<std::pair<cf, std::string>> entries{
+      {cf::video_numbers, keys::video_number(number_of(v))}};
+  if (!v.info.client_key.empty())
+    entries.emplace_back(cf::client_keys,
+                         keys::client_key(v.tenant, v.info.client_key));
   rocksdb::WriteBatch batch;
   auto st = batch.Delete(handles_[static_cast<int>(cf::videos)],
                          keys::video(v.id));
   if (st.ok())
     st = batch.Delete(handles_[static_cast<int>(cf::video_index)],
                       keys::video_index(v.tenant, v.created_ms, v.id));
+  for (auto& [family, key] : entries) {
+    auto id = get(family, key);
+    if (!id)
+      return id.error();
+    if (st.ok() && *id && **id == v.id)
+      st = batch.Delete(handles_[static_cast<int>(family)], key);
+  }
   if (!st.ok())
     return to_error(st);
   return to_error(db_->Write(synced(), &batch));
+}
+
+caf::expected<std::optional<std::string>> db::video_by_number(uint64_t number) {
+  if (number == 0)
+    return std::optional<std::string>{};
+  return indexed(cf::video_numbers, keys::video_number(number),
+                 [number](auto& v) { return has_number(v, number); });
+}
+
+caf::expected<std::optional<std::string>>
+db::video_by_client_key(const std::string& tenant, const std::string& key) {
+  if (key.empty())
+    return std::optional<std::string>{};
+  auto k = keys::client_key(tenant, key);
+  return indexed(cf::client_keys, k, [&k](auto& v) { return has_key(v, k); });
+}
+
+caf::error db::index_video_ids() {
+  constexpr const char* done = "video_ids_indexed";
+  auto marked = get(cf::meta, done);
+  if (!marked)
+    return marked.error();
+  if (*marked)
+    return {};
+  // Records of releases before random ids: their number comes from their
+  // id, their key from info.client_key; each is written again with its
+  // number and its index entries.
+  std::vector<video_record> records;
+  auto err = scan(cf::videos, "", [&](auto&, auto& bytes) {
+    video_record v;
+    if (!decode(bytes, v)) // a corrupt record stays as it is
+      records.push_back(std::move(v));
+    return true;
+  });
+  if (err)
+    return err;
+  for (auto& v : records)
+    if (auto e = put_video(v))
+      return e;
+  return put(cf::meta, done, std::to_string(records.size()));
 }
 
 caf::expected<std::optional<video_record>> db::get_video(const std::string& id,

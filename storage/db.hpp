@@ -30,6 +30,8 @@ enum class cf : int {
   tokens,      // kind, token -> token records (upload tokens)
   webhooks,    // tenant, id -> webhook_record (on every node)
   outbox,      // delivery id -> delivery_record (on the node that made it)
+  video_numbers, // a video's integer id (Gcore's) -> video id
+  client_keys,   // tenant, the client's key (Flare's s3Key) -> video id
   count_       // not a family
 };
 
@@ -60,13 +62,25 @@ public:
     std::string value;
   };
 
-  /// Writes a video record, its index entry and `with` (e.g. the webhook
+  /// Writes a video record, its index entries and `with` (e.g. the webhook
   /// deliveries of the transition it records) in one synced batch: all of
-  /// them or none.
+  /// them or none. The index entries: its place in the tenant's list, its
+  /// number (video_record::number; a record without one gets
+  /// legacy_number_of_id's) and its client's key. A number or key that
+  /// names another stored video (which still has it) stays with that
+  /// video: a record cannot take another's over.
   caf::error put_video(const video_record& v,
                        const std::vector<row_write>& with = {});
-  /// Removes a video record and its index entry atomically.
+  /// Removes a video record and its index entries atomically (those that
+  /// name it).
   caf::error delete_video(const video_record& v);
+  /// The id of the video whose integer id is `number`, nothing when there
+  /// is none.
+  caf::expected<std::optional<std::string>> video_by_number(uint64_t number);
+  /// The id of the video of `tenant` a client named `key` (Flare's s3Key),
+  /// nothing when there is none.
+  caf::expected<std::optional<std::string>>
+  video_by_client_key(const std::string& tenant, const std::string& key);
   /// `version`, when given, is set to a digest of the stored bytes: equal
   /// versions mean the same record (for caches of what is made from it).
   caf::expected<std::optional<video_record>> get_video(const std::string& id,
@@ -90,6 +104,14 @@ public:
 private:
   db() = default;
   caf::error open_dir(const std::string& dir);
+  /// Once per store (marked in meta): the number and client key indexes
+  /// of the records written before they existed.
+  caf::error index_video_ids();
+  /// The id an index entry names, when that video is stored and still
+  /// has the number or key (`has`); nothing otherwise (a stale entry).
+  caf::expected<std::optional<std::string>>
+  indexed(cf family, const std::string& key,
+          const std::function<bool(const video_record&)>& has);
   void close();
   std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;

@@ -29,6 +29,22 @@ inline std::string id_of_index(const std::string& key) {
   return key.substr(key.rfind(sep) + 1);
 }
 
+/// video_numbers: a video's integer id (Gcore's), 16 hex digits (so the
+/// keys sort by number).
+inline std::string video_number(uint64_t n) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx",
+                static_cast<unsigned long long>(n));
+  return buf;
+}
+
+/// client_keys: tenant, then the key a client named the video by (Flare's
+/// s3Key).
+inline std::string client_key(const std::string& tenant,
+                              const std::string& key) {
+  return tenant + sep + key;
+}
+
 inline std::string folder(const std::string& tenant, const std::string& path) {
   return tenant + sep + path;
 }

@@ -208,6 +208,7 @@ caf::error apply_patch(video_record& v, const nlohmann::json& patch) {
 
 void to_json(nlohmann::json& j, const video_record& x) {
   j = nlohmann::json{{"id", x.id},
+                     {"number", x.number},
                      {"tenant", x.tenant},
                      {"folder", x.folder},
                      {"title", x.title},
@@ -248,6 +249,11 @@ void to_json(nlohmann::json& j, const video_record& x) {
 void from_json(const nlohmann::json& j, video_record& x) {
   video_record d;
   x.id = j.value("id", d.id);
+  // Records of releases before random ids have no number: theirs is in
+  // their id.
+  x.number = j.value("number", d.number);
+  if (x.number == 0)
+    x.number = legacy_number_of_id(x.id);
   x.tenant = j.value("tenant", d.tenant);
   x.folder = j.value("folder", d.folder);
   x.title = j.value("title", d.title);

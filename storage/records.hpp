@@ -110,7 +110,10 @@ caf::error add_part(upload_state& u, const std::string& mode, int64_t total,
                     const upload_part& p);
 
 struct video_record {
-  std::string id;     // UUID
+  std::string id;      // UUID (random; older releases' carry their number)
+  uint64_t number = 0; // the integer id (Gcore's `id`): random, set when
+                       // the video is registered; records of older
+                       // releases lack it and get legacy_number_of_id's
   std::string tenant;
   std::string folder; // e.g. "root/marketing"
   std::string title;

@@ -6,6 +6,7 @@
 #include "actors/actors.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/video.hpp"
+#include "actors/video_manager.hpp"
 #include "actors/worker.hpp"
 #include "ops/util.hpp"
 
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -411,4 +413,122 @@ BOOST_AUTO_TEST_CASE(scheduler_runs_by_priority_and_cancels_deleted_videos) {
   caf::anon_send_exit(sched, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(client_actor, caf::exit_reason::user_shutdown);
   fs::remove_all(dir);
+}
+
+namespace {
+
+/// Asks the manager to register a new video (as node::create_video does:
+/// a random id, the fields a dialect sets).
+caf::expected<video_record> create_in(caf::actor_system& sys,
+                                      const video_manager_actor& manager,
+                                      const std::string& tenant,
+                                      const std::string& client_key = {}) {
+  video_record draft;
+  draft.id = make_uuid();
+  draft.tenant = tenant;
+  draft.folder = "root";
+  draft.title = "made";
+  draft.info.client_key = client_key;
+  caf::scoped_actor self{sys};
+  caf::expected<video_record> out{make_error(ec::timeout, "no answer")};
+  self->request(manager, 10s, create_atom::value, std::move(draft))
+      .receive([&](video_record& v) { out = std::move(v); },
+               [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+std::string hex_of(uint64_t n) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%llx", static_cast<unsigned long long>(n));
+  return buf;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(registered_videos_get_a_random_number_found_by_index,
+                        fixture) {
+  auto sched = sys->spawn(mock_scheduler, s);
+  auto manager = sys->spawn(video_manager, &ctx, sched);
+  std::set<uint64_t> numbers;
+  for (int i = 0; i < 20; ++i) {
+    auto v = create_in(*sys, manager, "t");
+    BOOST_REQUIRE_MESSAGE(v, (v ? std::string{} : message_of(v.error())));
+    BOOST_TEST(v->state == states::created);
+    BOOST_TEST(v->number >= 1u);
+    BOOST_TEST(v->number <= max_new_video_number);
+    // The id says nothing of the number (as older releases' ids did).
+    std::string hex;
+    for (char c : v->id)
+      if (c != '-')
+        hex.push_back(c);
+    BOOST_TEST(hex.rfind(hex_of(v->number), 0) != 0u, v->id);
+    BOOST_TEST(legacy_number_of_id(v->id) != v->number);
+    numbers.insert(v->number);
+    // Stored with it, and found by it.
+    auto stored = store->get_video(v->id);
+    BOOST_REQUIRE(stored);
+    BOOST_REQUIRE(*stored);
+    BOOST_TEST((*stored)->number == v->number);
+    auto found = store->video_by_number(v->number);
+    BOOST_REQUIRE(found);
+    BOOST_REQUIRE(*found);
+    BOOST_TEST(**found == v->id);
+  }
+  BOOST_TEST(numbers.size() == 20u);
+  caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(sched, caf::exit_reason::user_shutdown);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_client_key_names_one_video_of_its_tenant, fixture) {
+  auto sched = sys->spawn(mock_scheduler, s);
+  auto manager = sys->spawn(video_manager, &ctx, sched);
+  // 20 creates of one key at once: one video, 19 conflicts.
+  std::mutex mtx;
+  std::vector<caf::expected<video_record>> answers;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 20; ++i)
+    clients.emplace_back([&] {
+      auto v = create_in(*sys, manager, "t", "vid_demo_123");
+      std::lock_guard<std::mutex> g{mtx};
+      answers.push_back(std::move(v));
+    });
+  for (auto& c : clients)
+    c.join();
+  std::string made;
+  int conflicts = 0;
+  for (auto& a : answers) {
+    if (a)
+      made = made.empty() ? a->id : "twice";
+    else if (code_of(a.error()) == ec::conflict)
+      ++conflicts;
+  }
+  BOOST_TEST(conflicts == 19);
+  BOOST_REQUIRE(!made.empty());
+  BOOST_REQUIRE(made != "twice");
+  auto found = store->video_by_client_key("t", "vid_demo_123");
+  BOOST_REQUIRE(found);
+  BOOST_REQUIRE(*found);
+  BOOST_TEST(**found == made);
+  // Another tenant's key of the same name is another video.
+  auto theirs = create_in(*sys, manager, "u", "vid_demo_123");
+  BOOST_REQUIRE(theirs);
+  BOOST_TEST(theirs->id != made);
+  auto other = store->video_by_client_key("u", "vid_demo_123");
+  BOOST_REQUIRE(other);
+  BOOST_REQUIRE(*other);
+  BOOST_TEST(**other == theirs->id);
+  // Deleted, the key is free again.
+  caf::scoped_actor self{*sys};
+  bool deleted = false;
+  self->request(manager, 10s, caf::delete_atom::value, std::string{"t"}, made)
+      .receive([&](caf::ok_atom) { deleted = true; }, [&](caf::error&) {});
+  BOOST_REQUIRE(deleted);
+  auto gone = store->video_by_client_key("t", "vid_demo_123");
+  BOOST_REQUIRE(gone);
+  BOOST_TEST(!*gone);
+  auto again = create_in(*sys, manager, "t", "vid_demo_123");
+  BOOST_REQUIRE(again);
+  BOOST_TEST(again->id != made);
+  caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(sched, caf::exit_reason::user_shutdown);
 }

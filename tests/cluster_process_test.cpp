@@ -25,8 +25,10 @@ struct cluster {
   std::vector<uint16_t> cluster_ports;
   std::vector<std::string> data;
   std::vector<std::unique_ptr<reeld_process>> nodes;
+  std::vector<std::string> extra; // more options for every node
 
-  explicit cluster(int n) {
+  explicit cluster(int n, std::vector<std::string> more = {})
+      : extra(std::move(more)) {
     for (int i = 0; i < n; ++i) {
       cluster_ports.push_back(free_port());
       data.push_back(temp_dir("cluster-n" + std::to_string(i)));
@@ -50,6 +52,7 @@ struct cluster {
                                "127.0.0.1:" + std::to_string(cluster_ports[i]),
                                "--workers", "1", "--cluster-secret",
                                secret};
+    a.insert(a.end(), extra.begin(), extra.end());
     for (size_t j = 0; j < cluster_ports.size(); ++j)
       if (static_cast<int>(j) != i) {
         a.push_back("--join");
@@ -369,4 +372,79 @@ BOOST_AUTO_TEST_CASE(api_video_tokens_and_chunks_work_on_any_node) {
                                   + t["token"].get<std::string>() + "'");
   BOOST_TEST(st7 == 201, w.dump());
   BOOST_TEST(w["title"] == "chunks.mp4");
+}
+
+namespace {
+
+/// The UUID in a Flare video's embed URL.
+std::string uuid_of(const json& flare_video) {
+  auto url = flare_video.value("embedUrl", std::string{});
+  return url.substr(url.rfind('/') + 1);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(one_video_per_s3key_whichever_nodes_are_asked) {
+  // One copy per video: only its owner may write its record (others drop
+  // records from nodes outside the placement), so the node that decides
+  // a key's creates must have the video's owner register the video.
+  cluster c{3, {"--replicas", "1"}};
+  for (int k = 0; k < 4; ++k) {
+    auto key = "vid_race_" + std::to_string(k);
+    auto body = json{{"fileName", "race.mp4"}, {"s3Key", key}}.dump();
+    std::vector<http_answer> answers(20);
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 20; ++i)
+      clients.emplace_back([&, i] {
+        answers[i] = c.at(i % 3).request("POST", "/api/video/create",
+                                         reeld_process::key, body);
+      });
+    for (auto& t : clients)
+      t.join();
+    int made = 0;
+    int conflicts = 0;
+    for (auto& a : answers) {
+      made += a.status == 200;
+      conflicts += a.status == 409;
+      if (a.status == 200)
+        BOOST_TEST(a.j["video"]["id"] == key);
+      else if (a.status == 409)
+        BOOST_TEST(a.j["success"] == false); // Flare's error form
+      else
+        BOOST_TEST(false, "unexpected answer " << a.status << ": " << a.body);
+    }
+    BOOST_TEST(made == 1, key);
+    BOOST_TEST(conflicts == 19, key);
+    // Every node finds the one video by its key and by its Gcore number
+    // (once the record has reached it).
+    auto get = [&](int i, const std::string& path) {
+      auto deadline = std::chrono::steady_clock::now() + 20s;
+      auto a = c.at(i).request("GET", path);
+      while (a.status != 200 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(200ms);
+        a = c.at(i).request("GET", path);
+      }
+      return a;
+    };
+    auto first = get(0, "/api/video/" + key);
+    BOOST_REQUIRE_MESSAGE(first.status == 200, first.body);
+    auto uuid = uuid_of(first.j["video"]);
+    auto listed = c.at(0).request("GET", "/streaming/videos?search=" + uuid);
+    BOOST_REQUIRE_MESSAGE(listed.status == 200 && listed.j.size() == 1,
+                          listed.body);
+    auto number = listed.j[0]["id"].get<uint64_t>();
+    for (int i = 0; i < 3; ++i) {
+      auto by_key = get(i, "/api/video/" + key);
+      auto by_number = get(i, "/streaming/videos/" + std::to_string(number));
+      BOOST_TEST(by_key.status == 200, "node " << i << ": " << by_key.body);
+      BOOST_TEST(by_number.status == 200,
+                 "node " << i << ": " << by_number.body);
+      if (by_key.status == 200)
+        BOOST_TEST(uuid_of(by_key.j["video"]) == uuid);
+      if (by_number.status == 200) {
+        BOOST_TEST(by_number.j["slug"] == uuid);
+        BOOST_TEST(by_number.j["id"] == number);
+      }
+    }
+  }
 }

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <vector>
 
 using namespace reel;
 
@@ -177,23 +178,61 @@ BOOST_AUTO_TEST_CASE(import_and_token_options) {
   BOOST_TEST(!parse({"--access-token-ttl", "0"}));
 }
 
-BOOST_AUTO_TEST_CASE(video_ids_carry_their_number) {
-  for (uint64_t n : {uint64_t{1}, uint64_t{54046660962933},
-                     (uint64_t{1} << 48) - 1}) {
-    auto id = uuid_of_number(n);
-    BOOST_TEST(is_uuid(id));
-    BOOST_TEST(id[14] == '4'); // version 4 layout
-    BOOST_TEST(number_of_uuid(id) == n);
-    BOOST_TEST(uuid_of_number(n) == id); // the rest follows from n
+BOOST_AUTO_TEST_CASE(video_ids_are_random_v4_uuids) {
+  // Every bit but the version's and the variant's varies: 122 random bits,
+  // none following from another (a constant bit over 2000 ids would have
+  // a chance of 2^-1999).
+  std::set<std::string> seen;
+  std::vector<int> set_count(128, 0);
+  for (int i = 0; i < 2000; ++i) {
+    auto id = make_uuid();
+    BOOST_REQUIRE(is_uuid(id));
+    BOOST_TEST(id[14] == '4'); // version 4
+    BOOST_TEST(std::string{"89ab"}.find(id[19]) !=
+               std::string::npos); // RFC 4122
+    seen.insert(id);
+    std::string hex;
+    for (char c : id)
+      if (c != '-')
+        hex.push_back(c);
+    for (int bit = 0; bit < 128; ++bit) {
+      int nibble = std::stoi(hex.substr(bit / 4, 1), nullptr, 16);
+      set_count[bit] += (nibble >> (3 - bit % 4)) & 1;
+    }
   }
-  auto a = make_video_id();
-  BOOST_TEST(uuid_of_number(number_of_uuid(a)) == a);
-  BOOST_TEST(make_video_id() != a);
-  BOOST_TEST(video_id_for_key("t\x1fvid_demo_123")
-             == video_id_for_key("t\x1fvid_demo_123"));
-  BOOST_TEST(video_id_for_key("t\x1fvid_demo_123")
-             != video_id_for_key("u\x1fvid_demo_123"));
-  BOOST_TEST(number_of_uuid("not-a-uuid") == 0u);
+  BOOST_TEST(seen.size() == 2000u);
+  int varying = 0;
+  for (int bit = 0; bit < 128; ++bit)
+    varying += set_count[bit] > 0 && set_count[bit] < 2000;
+  BOOST_TEST(varying == 122);
+}
+
+BOOST_AUTO_TEST_CASE(video_numbers_are_random_and_exact_in_javascript) {
+  std::set<uint64_t> seen;
+  bool high = false;
+  for (int i = 0; i < 2000; ++i) {
+    auto n = random_video_number();
+    BOOST_TEST(n >= 1u);
+    BOOST_TEST(n <= max_new_video_number);
+    // Gcore's converted_videos ids (n * 16 + rung) stay exact too.
+    BOOST_TEST(n * 16 + 15 <= max_video_number);
+    high = high || n > (max_new_video_number >> 1);
+    seen.insert(n);
+  }
+  BOOST_TEST(seen.size() == 2000u);
+  BOOST_TEST(high);                                  // the top bit is used
+  BOOST_TEST(max_video_number == 9007199254740991u); // 2^53 - 1
+}
+
+BOOST_AUTO_TEST_CASE(legacy_ids_give_their_number) {
+  // An id as releases before random ids made it for number 54046660962933
+  // (its first 48 bits are the number, the rest followed from it).
+  BOOST_TEST(legacy_number_of_id("3127b807-2a75-4758-913b-5f00467807ff") ==
+             54046660962933u);
+  BOOST_TEST(legacy_number_of_id("6befe870-f92e-44d7-a8fa-3b9194d281f2") ==
+             118678141073710u);
+  BOOST_TEST(legacy_number_of_id("not-a-uuid") == 0u);
+  BOOST_TEST(legacy_number_of_id("") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(sealed_values_open_with_any_key_and_say_which) {

@@ -374,3 +374,170 @@ BOOST_AUTO_TEST_CASE(a_scrubbed_family_keeps_no_overwritten_secret) {
   BOOST_REQUIRE(*got);
   BOOST_TEST(**got == row->second);
 }
+
+namespace {
+
+/// An index entry as stored (the id it names), "" for none.
+std::string entry(db& s, cf family, const std::string& key) {
+  auto got = s.get(family, key);
+  BOOST_REQUIRE(got);
+  return *got ? **got : std::string{};
+}
+
+std::string by_number(db& s, uint64_t n) {
+  auto id = s.video_by_number(n);
+  BOOST_REQUIRE(id);
+  return *id ? **id : std::string{};
+}
+
+std::string by_key(db& s, const std::string& tenant, const std::string& key) {
+  auto id = s.video_by_client_key(tenant, key);
+  BOOST_REQUIRE(id);
+  return *id ? **id : std::string{};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(numbers_and_client_keys_are_indexed_with_the_record) {
+  temp_dir dir;
+  auto store = db::open(dir.path + "/db");
+  BOOST_REQUIRE(store);
+  auto& s = **store;
+  auto a = sample("acme", 100);
+  a.number = 123456789;
+  a.info.client_key = "vid_demo_123";
+  auto b = sample("other", 200);
+  b.number = 987654321;
+  b.info.client_key = "vid_demo_123"; // the same key, another tenant
+  auto c = sample("acme", 300);
+  c.number = 42; // no key
+  for (auto* v : {&a, &b, &c})
+    BOOST_REQUIRE(!s.put_video(*v));
+  BOOST_TEST(by_number(s, 123456789) == a.id);
+  BOOST_TEST(by_number(s, 987654321) == b.id);
+  BOOST_TEST(by_number(s, 42) == c.id);
+  BOOST_TEST(by_number(s, 43) == "");
+  BOOST_TEST(by_number(s, 0) == "");
+  BOOST_TEST(by_key(s, "acme", "vid_demo_123") == a.id);
+  BOOST_TEST(by_key(s, "other", "vid_demo_123") == b.id);
+  BOOST_TEST(by_key(s, "third", "vid_demo_123") == "");
+  BOOST_TEST(by_key(s, "acme", "vid_demo_12") == "");
+  BOOST_TEST(by_key(s, "acme", "") == "");
+  // Written again (a later state): the entries stay.
+  a.state = states::ready;
+  BOOST_REQUIRE(!s.put_video(a));
+  BOOST_TEST(by_number(s, 123456789) == a.id);
+  // The number survives the record's encoding.
+  auto got = s.get_video(a.id);
+  BOOST_REQUIRE(got);
+  BOOST_REQUIRE(*got);
+  BOOST_TEST((*got)->number == 123456789u);
+  // Deleted with the record; the other tenant's key stays.
+  BOOST_REQUIRE(!s.delete_video(a));
+  BOOST_TEST(by_number(s, 123456789) == "");
+  BOOST_TEST(entry(s, cf::video_numbers, keys::video_number(123456789)) == "");
+  BOOST_TEST(entry(s, cf::client_keys,
+                   keys::client_key("acme", "vid_demo_123")) == "");
+  BOOST_TEST(by_key(s, "acme", "vid_demo_123") == "");
+  BOOST_TEST(by_key(s, "other", "vid_demo_123") == b.id);
+  BOOST_REQUIRE(!s.delete_video(c));
+  BOOST_TEST(entry(s, cf::video_numbers, keys::video_number(42)) == "");
+  // The key is free again.
+  auto again = sample("acme", 400);
+  again.number = 7;
+  again.info.client_key = "vid_demo_123";
+  BOOST_REQUIRE(!s.put_video(again));
+  BOOST_TEST(by_key(s, "acme", "vid_demo_123") == again.id);
+}
+
+BOOST_AUTO_TEST_CASE(a_record_cannot_take_another_videos_number_or_key) {
+  temp_dir dir;
+  auto store = db::open(dir.path + "/db");
+  BOOST_REQUIRE(store);
+  auto& s = **store;
+  auto first = sample("acme", 100);
+  first.number = 5000;
+  first.info.client_key = "k1";
+  BOOST_REQUIRE(!s.put_video(first));
+  // Another video (a peer's record, say) claiming both: stored, but the
+  // entries stay with the first.
+  auto thief = sample("acme", 200);
+  thief.number = 5000;
+  thief.info.client_key = "k1";
+  BOOST_REQUIRE(!s.put_video(thief));
+  BOOST_TEST(by_number(s, 5000) == first.id);
+  BOOST_TEST(by_key(s, "acme", "k1") == first.id);
+  // Deleting it leaves them too.
+  BOOST_REQUIRE(!s.delete_video(thief));
+  BOOST_TEST(by_number(s, 5000) == first.id);
+  BOOST_TEST(by_key(s, "acme", "k1") == first.id);
+  // An entry whose video is gone, or no longer has the number, names
+  // nothing and may be taken.
+  BOOST_REQUIRE(!s.put(cf::video_numbers, keys::video_number(6000), first.id));
+  BOOST_TEST(by_number(s, 6000) == "");
+  BOOST_REQUIRE(
+      !s.put(cf::video_numbers, keys::video_number(7000), make_uuid()));
+  BOOST_TEST(by_number(s, 7000) == "");
+  auto late = sample("acme", 300);
+  late.number = 7000;
+  BOOST_REQUIRE(!s.put_video(late));
+  BOOST_TEST(by_number(s, 7000) == late.id);
+}
+
+BOOST_AUTO_TEST_CASE(records_of_older_releases_get_their_number_and_indexes) {
+  temp_dir dir;
+  // Ids as releases before random ids made them: the number in the first
+  // 48 bits (54046660962933 and, for s3Key "vid_legacy_1" of tenant
+  // "default", 118678141073710).
+  const std::string gcore_id = "3127b807-2a75-4758-913b-5f00467807ff";
+  const std::string flare_id = "6befe870-f92e-44d7-a8fa-3b9194d281f2";
+  auto old_bytes = [](video_record v) {
+    auto j = nlohmann::json(v);
+    j.erase("number"); // those releases had no such field
+    return j.dump();
+  };
+  {
+    auto store = db::open(dir.path + "/db");
+    BOOST_REQUIRE(store);
+    auto& s = **store;
+    auto g = sample("default", 100);
+    g.id = gcore_id;
+    auto f = sample("default", 200);
+    f.id = flare_id;
+    f.info.client_key = "vid_legacy_1";
+    for (auto* v : {&g, &f}) {
+      BOOST_REQUIRE(!s.put(cf::videos, keys::video(v->id), old_bytes(*v)));
+      BOOST_REQUIRE(!s.put(cf::video_index,
+                           keys::video_index(v->tenant, v->created_ms, v->id),
+                           ""));
+    }
+    // A record without the field reads with the number of its id.
+    video_record read;
+    BOOST_REQUIRE(!decode(old_bytes(g), read));
+    BOOST_TEST(read.number == 54046660962933u);
+    // As the older release left the store: not indexed.
+    BOOST_REQUIRE(!s.del(cf::meta, "video_ids_indexed"));
+  }
+  auto store = db::open(dir.path + "/db"); // indexes them, once
+  BOOST_REQUIRE(store);
+  auto& s = **store;
+  BOOST_TEST(by_number(s, 54046660962933) == gcore_id);
+  BOOST_TEST(by_number(s, 118678141073710) == flare_id);
+  BOOST_TEST(by_key(s, "default", "vid_legacy_1") == flare_id);
+  auto marked = s.get(cf::meta, "video_ids_indexed");
+  BOOST_REQUIRE(marked);
+  BOOST_TEST(marked->has_value());
+  // The records carry their number now.
+  auto raw = s.get(cf::videos, keys::video(gcore_id));
+  BOOST_REQUIRE(raw);
+  BOOST_REQUIRE(*raw);
+  BOOST_TEST(nlohmann::json::parse(**raw).value("number", uint64_t{0}) ==
+             54046660962933u);
+  // A record without a number written now (sent by a node of the older
+  // release) is stored and indexed with its id's.
+  auto sent = sample("default", 300);
+  sent.id = "00000000-002a-4000-8000-000000000000";
+  sent.number = 0;
+  BOOST_REQUIRE(!s.put_video(sent));
+  BOOST_TEST(by_number(s, 42) == sent.id);
+}

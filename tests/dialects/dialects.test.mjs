@@ -108,6 +108,12 @@ test('Gcore: the seed request (POST /streaming/videos) imports, clips and takes 
   assert.ok(Array.isArray(r.json) && r.json.length === 1, 'Gcore answers an array');
   const v = r.json[0];
   assert.ok(Number.isSafeInteger(v.id) && v.id > 0);
+  // The UUID is random: it does not carry the integer id (ids once began
+  // with its hex digits, so knowing one gave the other).
+  assert.match(v.slug, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.ok(!v.slug.replace(/-/g, '').startsWith(v.id.toString(16)), `${v.slug} carries ${v.id}`);
+  assert.notEqual(parseInt(v.slug.replace(/-/g, '').slice(0, 12), 16), v.id);
+  for (const c of v.converted_videos) assert.ok(Number.isSafeInteger(c.id));
   assert.equal(v.name, seed.video.name);
   assert.equal(v.description, seed.video.description);
   assert.equal(v.client_user_id, 10);
@@ -339,10 +345,18 @@ test('cross-dialect reads and tenant isolation', async () => {
   const f = await flare('GET', `/api/video/${ibc.slug}`);
   assert.equal(f.json.video.title, ibc.name);
   assert.equal(f.json.video.uploadStatus, 'ready');
-  // An api.video video through Gcore by its integer id.
+  // An api.video video through Gcore by its integer id (found by its
+  // UUID in Gcore's list; the UUID does not give it).
   const made = await call('POST', '/videos', { headers: { Authorization: `Bearer ${key}` }, body: { title: 'from api.video' } });
-  const number = parseInt(made.json.videoId.replace(/-/g, '').slice(0, 12), 16);
+  const listed = (await gcore('GET', `/streaming/videos?search=${made.json.videoId}`)).json;
+  assert.equal(listed.length, 1);
+  const number = listed[0].id;
+  assert.notEqual(number, parseInt(made.json.videoId.replace(/-/g, '').slice(0, 12), 16));
   assert.equal((await gcore('GET', `/streaming/videos/${number}`)).json.name, 'from api.video');
+  assert.equal((await gcore('GET', `/streaming/videos/${number}`)).json.slug, made.json.videoId);
+  // A number no video has, or one past 2^53 - 1: 404.
+  assert.equal((await gcore('GET', `/streaming/videos/${number + 1}`)).status, 404);
+  assert.equal((await gcore('GET', '/streaming/videos/9007199254740992')).status, 404);
   // Another tenant sees none of it, in any dialect.
   assert.equal((await gcore('GET', `/streaming/videos/${ibc.id}`, undefined, key2)).status, 404);
   assert.equal((await gcore('GET', '/streaming/videos', undefined, key2)).json.length, 0);
@@ -358,4 +372,14 @@ test('cross-dialect reads and tenant isolation', async () => {
   const theirs = await flare('POST', '/api/video/create', { fileName: 'demo.mp4', s3Key: 'vid_demo_123' }, key2);
   assert.equal(theirs.status, 200);
   assert.equal((await flare('GET', '/api/video/vid_demo_123')).json.video.title, 'Launch walkthrough');
+});
+
+test('Flare: 20 creates of one s3Key at once make one video', async () => {
+  const body = { fileName: 'race.mp4', s3Key: 'vid_race_1' };
+  const answers = await Promise.all(Array.from({ length: 20 }, () => flare('POST', '/api/video/create', body, key2)));
+  const statuses = answers.map((a) => a.status).sort();
+  assert.deepEqual(statuses, [200, ...Array(19).fill(409)]);
+  for (const a of answers.filter((x) => x.status === 409)) assert.equal(a.json.success, false);
+  const listed = (await flare('GET', '/api/videos', undefined, key2)).json.videos;
+  assert.equal(listed.filter((v) => v.id === 'vid_race_1').length, 1);
 });

@@ -37,7 +37,9 @@ async function newVideo(name = 'tus test') {
     body: JSON.stringify({ video: { name } }) });
   assert.equal(r.status, 200, await r.clone().text());
   const [v] = await r.json();
-  assert.equal(typeof v.id, 'number');
+  assert.ok(Number.isSafeInteger(v.id) && v.id > 0);
+  // The UUID is random: it does not begin with the integer id's digits.
+  assert.ok(!v.slug.replace(/-/g, '').startsWith(v.id.toString(16)), `${v.slug} carries ${v.id}`);
   return v;
 }
 

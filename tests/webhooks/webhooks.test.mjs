@@ -114,7 +114,12 @@ test('subscriptions: api.video (official client), native, gcore; deliveries are 
   }, 'the gcore deliveries', 30);
   const ready = JSON.parse(gcGot.find((r) => JSON.parse(r.body).type === 'video.ready').body);
   assert.equal(ready.video.status, 'ready');
-  assert.equal(ready.video.id, parseInt(v.videoId.replace(/-/g, '').slice(0, 12), 16));
+  // The video's integer id, as Gcore's API shows it (the UUID does not
+  // carry it).
+  const shown = await (await fetch(`${base}/streaming/videos?search=${v.videoId}`, {
+    headers: { Authorization: `APIKey ${key}` } })).json();
+  assert.equal(shown.length, 1);
+  assert.equal(ready.video.id, shown[0].id);
   assert.ok(gcGot.some((r) => JSON.parse(r.body).type === 'video.uploaded'));
   // Deleting stops them.
   await client.webhooks.delete(av.webhookId);

@@ -160,14 +160,16 @@ failures=0
 expect() {
   local want_status=$1
   shift
-  local want got status
+  local want got status line
   want=$(printf '%s\n' "$@" | sort)
   got=$(check "$tmp/t" | sort) # pipefail: the check's status
   status=$?
   if [[ $status != "$want_status" || $got != "$want" ]]; then
     echo "self-test '$case_name' FAILED: status $status (wanted $want_status)"
-    echo "  got:";    sed 's/^/    /' <<<"$got"
-    echo "  wanted:"; sed 's/^/    /' <<<"$want"
+    echo "  got:"
+    while IFS= read -r line; do echo "    $line"; done <<<"$got"
+    echo "  wanted:"
+    while IFS= read -r line; do echo "    $line"; done <<<"$want"
     failures=$((failures + 1))
   else
     echo "self-test '$case_name': ok"

@@ -1,11 +1,11 @@
 #include "actors/webhooks.hpp"
 
+#include "net/url_import.hpp"
 #include "ops/log.hpp"
 #include "ops/metrics.hpp"
 #include "ops/util.hpp"
 #include "storage/db.hpp"
 #include "storage/keys.hpp"
-#include "storage/url_import.hpp"
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>

@@ -4,10 +4,10 @@
 
 #include "cluster/data_plane.hpp"
 #include "cluster/view.hpp"
+#include "net/url_import.hpp"
 #include "ops/log.hpp"
 #include "ops/util.hpp"
 #include "storage/blob_store.hpp"
-#include "storage/url_import.hpp"
 
 #include <caf/all.hpp>
 
@@ -111,7 +111,7 @@ caf::expected<images_result> make_storyboard(const task_files& f) {
   return r;
 }
 
-/// Downloads the source from its URL (storage/url_import.hpp): to a
+/// Downloads the source from its URL (net/url_import.hpp): to a
 /// temporary name first, so a cut-off import leaves no partial source.
 caf::error import_source(const task& t, const task_files& f, task_result& r) {
   import_options opts;

@@ -9,7 +9,7 @@
 #include "http/upload_receiver.hpp"
 #include "ops/util.hpp"
 #include "storage/blob_store.hpp"
-#include "storage/url_import.hpp"
+#include "net/url_import.hpp"
 
 #include <unistd.h>
 

@@ -2,7 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "ops/util.hpp"
-#include "storage/url_import.hpp"
+#include "net/url_import.hpp"
 
 #include <httplib.h>
 

@@ -1,4 +1,4 @@
-#include "storage/url_import.hpp"
+#include "net/url_import.hpp"
 
 #include "ops/util.hpp"
 

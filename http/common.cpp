@@ -295,9 +295,15 @@ void router::get(const std::string& pattern, const std::string& name,
 
 void router::del(const std::string& pattern, const std::string& name,
                  handler h) {
+  // With a content reader, like every DELETE of the gate: httplib tries
+  // those first, so a plain handler would come after the gate's answer
+  // for unmatched paths.
   svr_.Delete(pattern, [name, h](const httplib::Request& req,
-                                 httplib::Response& res) {
-    guarded(name, req, res, [&] { h(req, res); });
+                                 httplib::Response& res,
+                                 const httplib::ContentReader& reader) {
+    with_reader(name, req, res, reader,
+                [&h](const httplib::Request& rq, httplib::Response& rs,
+                     const httplib::ContentReader&) { h(rq, rs); });
   });
 }
 

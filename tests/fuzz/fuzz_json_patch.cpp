@@ -22,6 +22,7 @@ namespace {
 video_record sample() {
   video_record v;
   v.id = "0b7e5c1e-2d4f-4a8b-9c3d-5e6f7a8b9c0d";
+  v.number = 123456789; // every record made since ids are random has one
   v.tenant = "default";
   v.folder = "root/a";
   v.title = "clip.mp4";

@@ -222,15 +222,11 @@ typename Inspector::result_type inspect(Inspector& f, state_change& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, video_record& x) {
-  return f(caf::meta::type_name("video_record"), x.id, x.tenant, x.folder,
-           x.title, x.filename, x.state, x.failure_reason, x.created_ms,
-           x.updated_ms, x.source_bytes, x.source_sha256, x.source_node, x.probed,
-           x.source,
-           x.rungs, x.chunks, x.chunk_done, x.audio_done, x.renditions,
-           x.master, x.master_ts, x.dash, x.clip_start_s, x.clip_duration_s,
-           x.priority, x.playable_ms, x.images_done, x.poster_time_s,
-           x.screenshots, x.storyboard, x.files, x.history, x.info, x.upload,
-           x.import_url, x.import_headers, x.number);
+  // Every field, from the one list of them (storage/records.hpp).
+#define REEL_CAF_FIELD(name) , x.name
+  return f(caf::meta::type_name("video_record")
+             REEL_VIDEO_RECORD_FIELDS(REEL_CAF_FIELD));
+#undef REEL_CAF_FIELD
 }
 
 template <class Inspector>

@@ -207,88 +207,20 @@ caf::error apply_patch(video_record& v, const nlohmann::json& patch) {
 }
 
 void to_json(nlohmann::json& j, const video_record& x) {
-  j = nlohmann::json{{"id", x.id},
-                     {"number", x.number},
-                     {"tenant", x.tenant},
-                     {"folder", x.folder},
-                     {"title", x.title},
-                     {"filename", x.filename},
-                     {"state", x.state},
-                     {"failure_reason", x.failure_reason},
-                     {"created_ms", x.created_ms},
-                     {"updated_ms", x.updated_ms},
-                     {"source_bytes", x.source_bytes},
-                     {"source_sha256", x.source_sha256},
-                     {"source_node", x.source_node},
-                     {"probed", x.probed},
-                     {"source", x.source},
-                     {"rungs", x.rungs},
-                     {"chunks", x.chunks},
-                     {"chunk_done", x.chunk_done},
-                     {"audio_done", x.audio_done},
-                     {"renditions", x.renditions},
-                     {"master", x.master},
-                     {"master_ts", x.master_ts},
-                     {"dash", x.dash},
-                     {"clip_start_s", x.clip_start_s},
-                     {"clip_duration_s", x.clip_duration_s},
-                     {"priority", x.priority},
-                     {"playable_ms", x.playable_ms},
-                     {"images_done", x.images_done},
-                     {"poster_time_s", x.poster_time_s},
-                     {"screenshots", x.screenshots},
-                     {"storyboard", x.storyboard},
-                     {"files", x.files},
-                     {"history", x.history},
-                     {"info", x.info},
-                     {"upload", x.upload},
-                     {"import_url", x.import_url},
-                     {"import_headers", x.import_headers}};
+#define REEL_JSON_OUT(name) {#name, x.name},
+  j = nlohmann::json{REEL_VIDEO_RECORD_FIELDS(REEL_JSON_OUT)};
+#undef REEL_JSON_OUT
 }
 
 void from_json(const nlohmann::json& j, video_record& x) {
   video_record d;
-  x.id = j.value("id", d.id);
+#define REEL_JSON_IN(name) x.name = j.value(#name, d.name);
+  REEL_VIDEO_RECORD_FIELDS(REEL_JSON_IN)
+#undef REEL_JSON_IN
   // Records of releases before random ids have no number: theirs is in
   // their id.
-  x.number = j.value("number", d.number);
   if (x.number == 0)
     x.number = legacy_number_of_id(x.id);
-  x.tenant = j.value("tenant", d.tenant);
-  x.folder = j.value("folder", d.folder);
-  x.title = j.value("title", d.title);
-  x.filename = j.value("filename", d.filename);
-  x.state = j.value("state", d.state);
-  x.failure_reason = j.value("failure_reason", d.failure_reason);
-  x.created_ms = j.value("created_ms", d.created_ms);
-  x.updated_ms = j.value("updated_ms", d.updated_ms);
-  x.source_bytes = j.value("source_bytes", d.source_bytes);
-  x.source_sha256 = j.value("source_sha256", d.source_sha256);
-  x.source_node = j.value("source_node", d.source_node);
-  x.probed = j.value("probed", d.probed);
-  x.source = j.value("source", d.source);
-  x.rungs = j.value("rungs", d.rungs);
-  x.chunks = j.value("chunks", d.chunks);
-  x.chunk_done = j.value("chunk_done", d.chunk_done);
-  x.audio_done = j.value("audio_done", d.audio_done);
-  x.renditions = j.value("renditions", d.renditions);
-  x.master = j.value("master", d.master);
-  x.master_ts = j.value("master_ts", d.master_ts);
-  x.dash = j.value("dash", d.dash);
-  x.clip_start_s = j.value("clip_start_s", d.clip_start_s);
-  x.clip_duration_s = j.value("clip_duration_s", d.clip_duration_s);
-  x.priority = j.value("priority", d.priority);
-  x.playable_ms = j.value("playable_ms", d.playable_ms);
-  x.images_done = j.value("images_done", d.images_done);
-  x.poster_time_s = j.value("poster_time_s", d.poster_time_s);
-  x.screenshots = j.value("screenshots", d.screenshots);
-  x.storyboard = j.value("storyboard", d.storyboard);
-  x.files = j.value("files", d.files);
-  x.history = j.value("history", d.history);
-  x.info = j.value("info", d.info);
-  x.upload = j.value("upload", d.upload);
-  x.import_url = j.value("import_url", d.import_url);
-  x.import_headers = j.value("import_headers", d.import_headers);
 }
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(api_key_record, key_hash,

@@ -155,6 +155,21 @@ struct video_record {
   std::vector<std::string> import_headers; // dropped once the import ends
 };
 
+/// Every field of a video record, in one place: the JSON it is stored as
+/// (records.cpp) and the form it crosses the cluster in (actors/types.hpp)
+/// both expand this list, so a field added to the struct and here is
+/// stored and replicated alike (tests/actors_test.cpp round-trips every
+/// field through both).
+#define REEL_VIDEO_RECORD_FIELDS(X)                                          \
+  X(id) X(number) X(tenant) X(folder) X(title) X(filename) X(state)          \
+  X(failure_reason) X(created_ms) X(updated_ms) X(source_bytes)              \
+  X(source_sha256) X(source_node) X(probed) X(source) X(rungs) X(chunks)     \
+  X(chunk_done) X(audio_done) X(renditions) X(master) X(master_ts) X(dash)   \
+  X(clip_start_s) X(clip_duration_s) X(priority) X(playable_ms)              \
+  X(images_done) X(poster_time_s) X(screenshots) X(storyboard) X(files)      \
+  X(history) X(info) X(upload) X(import_url) X(import_headers)
+
+
 /// Applies a JSON merge patch to the client-settable fields of a video:
 /// "title" and those of video_info ("description", "public", "panoramic",
 /// "mp4_support", "tags", "metadata", "poster"). Fails with

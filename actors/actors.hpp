@@ -79,6 +79,8 @@ using video_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom>::with<video_record>,
   // Continues from the persisted state (sent once after spawn).
   caf::reacts_to<resume_atom>,
+  // Runs again a task that failed for a reason that passes (a full disk).
+  caf::reacts_to<retry_atom, uint64_t>,
   // The cluster changed: chunks on nodes that are gone are sent again.
   caf::reacts_to<members_atom, std::vector<member_info>>,
   // Applies a client's change (a JSON merge patch, see apply_patch).

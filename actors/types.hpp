@@ -90,6 +90,10 @@ struct task_result {
   task_kind kind = task_kind::probe;
   int32_t index = 0;
   std::string error;
+  // What kind of failure it was (ec::none on success): a full disk or an
+  // unavailable peer is waited out and the task run again; bad media fails
+  // the video at once (ops/error.hpp, is_transient).
+  ec code = ec::none;
   codec::probe_result probe;    // kind probe
   codec::chunk_stats stats;     // kind chunk
   images_result images;          // kind images
@@ -271,7 +275,7 @@ typename Inspector::result_type inspect(Inspector& f, task& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_result& x) {
   return f(caf::meta::type_name("task_result"), x.id, x.video_id, x.kind,
-           x.index, x.error, x.probe, x.stats, x.images, x.node_id,
+           x.index, x.error, x.code, x.probe, x.stats, x.images, x.node_id,
            x.output_sha256, x.bytes, x.sha256, x.filename);
 }
 

@@ -124,15 +124,58 @@ void start_transcode(self_ptr self);
 void advance(self_ptr self);
 
 /// Sends `t` to the scheduler; `on_done` runs with a successful result.
+/// How long a task that failed for a reason that passes waits before it
+/// runs again: 5 s, doubling, at most a minute; after `max_waits` tries the
+/// video fails with the reason.
+constexpr int max_waits = 240; // about four hours at a minute each
+std::chrono::seconds wait_before(int attempt) {
+  return std::chrono::seconds(std::min(60, 5 << std::min(attempt, 4)));
+}
+
+/// Says in the record why the video waits (or that it no longer does).
+void set_waiting(self_ptr self, const std::string& why) {
+  auto& rec = self->state.rec;
+  if (rec.waiting == why)
+    return;
+  rec.waiting = why;
+  log::info("video.waiting", {{"video", rec.id}, {"reason", why}});
+  persist(self);
+}
+
+/// Sends `t` to the scheduler; `on_done` runs with a successful result. A
+/// failure that passes (a full disk, an unreachable node) is waited out:
+/// the task runs again later and the video says why it waits; any other
+/// fails the video at once with the reason.
 template <class F>
-void submit(self_ptr self, task t, F on_done) {
+void submit(self_ptr self, task t, F on_done, int attempt = 0) {
   auto kind = t.kind;
   auto index = t.index;
+  auto copy = t;
   self->request(self->state.scheduler, caf::infinite, submit_atom::value,
                 std::move(t))
     .then(
-      [self, on_done, kind, index](task_result& r) mutable {
+      [self, on_done, kind, index, copy, attempt](task_result& r) mutable {
         if (!r.error.empty()) {
+          auto why = kind == task_kind::chunk
+                       ? "transcoding chunk " + std::to_string(index) + ": "
+                           + r.error
+                       : std::string{to_string(kind)} + ": " + r.error;
+          if (is_transient(make_error(r.code, r.error))
+              && attempt < max_waits) {
+            set_waiting(self, why);
+            log::info("video.retry",
+                      {{"video", self->state.rec.id},
+                       {"step", to_string(kind)},
+                       {"after_s",
+                        std::to_string(wait_before(attempt).count())}});
+            auto key = ++self->state.next_park;
+            self->state.parked[key] = [self, copy, on_done, attempt]() mutable {
+              submit(self, std::move(copy), on_done, attempt + 1);
+            };
+            self->delayed_send(self, wait_before(attempt), retry_atom::value,
+                               key);
+            return;
+          }
           // A probe's reason speaks for itself ("no video stream"); later
           // stages say where they stopped.
           if (kind == task_kind::probe)
@@ -144,6 +187,8 @@ void submit(self_ptr self, task t, F on_done) {
             fail(self, std::string{to_string(kind)} + " failed: " + r.error);
           return;
         }
+        if (!self->state.rec.waiting.empty())
+          self->state.rec.waiting.clear(); // persisted with the next step
         on_done(r);
       },
       [self](caf::error& err) {
@@ -262,6 +307,32 @@ void set_playable(self_ptr self, bool playable) {
 }
 
 void finish(self_ptr self);
+void start_packager(self_ptr self);
+
+/// The packager stopped. For a reason that passes (a full disk), the video
+/// waits and then a new packager starts over from the encoded parts
+/// (nothing is encoded twice); for any other, it fails.
+void packaging_failed(self_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  if (!is_transient(err) || st.packaging_waits >= max_waits) {
+    fail(self, "packaging failed: " + message_of(err));
+    return;
+  }
+  set_waiting(self, "packaging: " + message_of(err));
+  // The packager stops for good (it is linked: unlinked first, so its end
+  // is not the video's); the next one starts over from the parts.
+  self->unlink_from(st.packager);
+  self->send_exit(st.packager, caf::exit_reason::user_shutdown);
+  st.packager = nullptr;
+  st.feeding = false;
+  auto after = wait_before(st.packaging_waits++);
+  log::info("video.retry", {{"video", st.rec.id},
+                            {"step", "packaging"},
+                            {"after_s", std::to_string(after.count())}});
+  auto key = ++st.next_park;
+  st.parked[key] = [self] { start_packager(self); };
+  self->delayed_send(self, after, retry_atom::value, key);
+}
 
 /// Hands the packager whatever is next in order: the audio first, then each
 /// chunk once it and every chunk before it are encoded; finishes when all
@@ -271,9 +342,7 @@ void advance(self_ptr self) {
   auto& rec = st.rec;
   if (st.feeding || !st.packager)
     return;
-  auto on_error = [self](caf::error& err) {
-    fail(self, "packaging failed: " + message_of(err));
-  };
+  auto on_error = [self](caf::error& err) { packaging_failed(self, err); };
   if (!st.audio_packaged) {
     if (!rec.audio_done)
       return;
@@ -448,10 +517,34 @@ void submit_chunk(self_ptr self, int32_t i, std::string node) {
       });
 }
 
-void start_transcode(self_ptr self) {
+/// A packager starts over: it rewrites the media directory from the parts,
+/// in order (remuxing only), as they are (or become) encoded.
+void start_packager(self_ptr self) {
   auto& st = self->state;
   auto& rec = st.rec;
   auto& cfg = st.ctx->config;
+  auto* blobs = st.ctx->blobs;
+  codec::package_job job;
+  job.rungs = rec.rungs;
+  job.out_dir = blobs->media_dir(rec.id);
+  job.segment_seconds = cfg.segment_seconds;
+  for (auto& r : rec.rungs) {
+    std::vector<std::string> files;
+    for (size_t i = 0; i < rec.chunks.size(); ++i)
+      files.push_back(chunk_file(self, static_cast<int>(i), r));
+    job.chunk_files.push_back(std::move(files));
+  }
+  if (rec.source.audio_stream >= 0)
+    job.audio_file = audio_file(self);
+  st.packager = st.ctx->make_packager(self, std::move(job));
+  st.next_to_package = 0;
+  st.audio_packaged = rec.source.audio_stream < 0;
+  advance(self);
+}
+
+void start_transcode(self_ptr self) {
+  auto& st = self->state;
+  auto& rec = st.rec;
   auto* blobs = st.ctx->blobs;
   std::error_code ec_;
   fs::create_directories(blobs->work_dir(rec.id), ec_);
@@ -470,23 +563,7 @@ void start_transcode(self_ptr self) {
     rec.audio_done = false;
   if (rec.images_done && !fs::exists(images_dir(self) + "/poster.jpg"))
     rec.images_done = false;
-  // The packager starts over: it rewrites the media directory from the
-  // parts, in order (remuxing only).
-  codec::package_job job;
-  job.rungs = rec.rungs;
-  job.out_dir = blobs->media_dir(rec.id);
-  job.segment_seconds = cfg.segment_seconds;
-  for (auto& r : rec.rungs) {
-    std::vector<std::string> files;
-    for (size_t i = 0; i < rec.chunks.size(); ++i)
-      files.push_back(chunk_file(self, static_cast<int>(i), r));
-    job.chunk_files.push_back(std::move(files));
-  }
-  if (rec.source.audio_stream >= 0)
-    job.audio_file = audio_file(self);
-  st.packager = st.ctx->make_packager(self, std::move(job));
-  st.next_to_package = 0;
-  st.audio_packaged = rec.source.audio_stream < 0;
+  start_packager(self);
   if (!rec.audio_done) {
     auto t = make_task(self, task_kind::audio, audio_boost);
     submit(self, std::move(t), [self](task_result&) {
@@ -512,7 +589,6 @@ void start_transcode(self_ptr self) {
       on_part_done(self);
     });
   }
-  advance(self);
 }
 
 /// Moves the images made in the work directory into the media directory.
@@ -598,9 +674,7 @@ void finish(self_ptr self) {
           publish(self);
         });
       },
-      [self](caf::error& err) {
-        fail(self, "packaging failed: " + message_of(err));
-      });
+      [self](caf::error& err) { packaging_failed(self, err); });
 }
 
 } // namespace
@@ -653,6 +727,14 @@ video_actor::behavior_type video(video_actor::stateful_pointer<video_state> self
       if (!persist(self))
         return make_error(ec::storage_error, "cannot store the view");
       return rec.info.views;
+    },
+    [self](retry_atom, uint64_t key) {
+      auto i = self->state.parked.find(key);
+      if (i == self->state.parked.end())
+        return;
+      auto run = std::move(i->second);
+      self->state.parked.erase(i);
+      run();
     },
     [self](resume_atom) {
       auto& rec = self->state.rec;

@@ -4,6 +4,7 @@
 #include "actors/context.hpp"
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -24,6 +25,11 @@ struct video_state {
   // after its node was lost gets a new task; the old answer is ignored).
   std::map<int32_t, std::pair<std::string, uint64_t>> in_flight;
   std::deque<int32_t> waiting; // chunks not handed out yet, in order
+  // Tasks that failed for a reason that passes (ops/error.hpp,
+  // is_transient), run again when their retry message comes.
+  std::map<uint64_t, std::function<void()>> parked;
+  uint64_t next_park = 0;
+  int packaging_waits = 0; // times packaging stopped on a full disk
 };
 
 /// The state machine of one video:

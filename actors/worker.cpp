@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -60,8 +61,7 @@ caf::expected<images_result> make_images(const task& t, const task_files& f) {
   std::error_code ec_;
   std::filesystem::create_directories(dir + "/screenshots", ec_);
   if (ec_)
-    return make_error(ec::storage_error,
-                      "cannot create " + dir + ": " + ec_.message());
+    return file_error(ec_.value(), "cannot create " + dir);
   // The client's choice (clamped into the video), else a sensible frame.
   auto at =
       t.poster_at_s >= 0
@@ -135,8 +135,7 @@ caf::error import_source(const task& t, const task_files& f, task_result& r) {
     return got.error();
   std::filesystem::rename(partial, f.source, ec_);
   if (ec_)
-    return make_error(ec::storage_error,
-                      "cannot store the import: " + ec_.message());
+    return file_error(ec_.value(), "cannot store the import");
   r.bytes = got->bytes;
   r.sha256 = got->sha256;
   r.filename = got->filename;
@@ -153,8 +152,7 @@ caf::error assemble_source(const task_files& t, task_result& r) {
     if (!joined)
       std::filesystem::rename(t.inputs.front(), t.source, ec_);
     if (ec_)
-      return make_error(ec::storage_error,
-                        "cannot store the source: " + ec_.message());
+      return file_error(ec_.value(), "cannot store the source");
     auto sum = file_sha256(t.source);
     if (!sum)
       return sum.error();
@@ -166,7 +164,7 @@ caf::error assemble_source(const task_files& t, task_result& r) {
   int out =
       ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out < 0)
-    return make_error(ec::storage_error, "cannot create " + partial);
+    return file_error(errno, "cannot create " + partial);
   std::vector<char> buf(1 << 20);
   caf::error err;
   for (auto& in_path : t.inputs) {
@@ -178,23 +176,22 @@ caf::error assemble_source(const task_files& t, task_result& r) {
     ssize_t n;
     while ((n = ::read(in, buf.data(), buf.size())) > 0)
       if (::write(out, buf.data(), static_cast<size_t>(n)) != n) {
-        err = make_error(ec::storage_error, "cannot write the source "
-                                            "(disk full?)");
+        err = file_error(errno, "cannot write the source");
         break;
       }
     ::close(in);
     if (n < 0 && !err)
-      err = make_error(ec::storage_error, "cannot read " + in_path);
+      err = file_error(errno, "cannot read " + in_path);
     if (err)
       break;
   }
   if (!err && ::fsync(out) != 0)
-    err = make_error(ec::storage_error, "cannot sync the source");
+    err = file_error(errno, "cannot sync the source");
   ::close(out);
   if (!err) {
     std::filesystem::rename(partial, t.source, ec_);
     if (ec_)
-      err = make_error(ec::storage_error, "cannot store the source");
+      err = file_error(ec_.value(), "cannot store the source");
   }
   if (err) {
     std::filesystem::remove(partial, ec_);
@@ -261,7 +258,12 @@ task_result execute(const task& t, const worker_config& cfg) {
   r.video_id = t.video_id;
   r.kind = t.kind;
   r.index = t.index;
-  auto fail = [&](const caf::error& err) { r.error = message_of(err); };
+  auto fail = [&](const caf::error& err) {
+    r.error = message_of(err);
+    r.code = code_of(err);
+    if (r.code == ec::none)
+      r.code = ec::unspecified;
+  };
   if (!cfg.blobs) {
     fail(make_error(ec::unavailable, "the worker has no data directory"));
     return r;

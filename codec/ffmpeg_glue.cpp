@@ -81,6 +81,12 @@ std::string av_err_text(int err) {
 }
 
 caf::error av_error(int err, const std::string& what) {
+  // libav reports file system failures as negative errno values: a full
+  // disk is not bad media (the work is retried once space returns).
+  if (err == AVERROR(ENOSPC) || err == AVERROR(EDQUOT))
+    return make_error(ec::no_space, what + ": " + av_err_text(err));
+  if (err == AVERROR(EIO) || err == AVERROR(EACCES) || err == AVERROR(EROFS))
+    return make_error(ec::storage_error, what + ": " + av_err_text(err));
   return make_error(ec::media_error, what + ": " + av_err_text(err));
 }
 
@@ -282,8 +288,7 @@ caf::expected<frame_ptr> upright(const AVFrame* src, int rotation,
 namespace {
 
 caf::error errno_error(const std::string& what, const std::string& path) {
-  return make_error(ec::storage_error,
-                    what + " " + path + ": " + std::strerror(errno));
+  return file_error(errno, what + " " + path);
 }
 
 caf::error fsync_path(const std::string& path, int flags) {

@@ -31,7 +31,7 @@ namespace reel::codec {
 namespace {
 
 caf::error storage_failure(const std::string& what, const std::error_code& e) {
-  return make_error(ec::storage_error, what + ": " + e.message());
+  return file_error(e.value(), what);
 }
 
 // The RFC 6381 name of the H.264 stream whose SPS is in `extradata`, e.g.

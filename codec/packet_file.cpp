@@ -18,8 +18,7 @@ constexpr uint32_t version = 1;
 constexpr uint32_t max_blob = 256u << 20;
 
 caf::error io_error(const std::string& what, const std::string& path) {
-  return make_error(ec::storage_error,
-                    what + " " + path + ": " + std::strerror(errno));
+  return file_error(errno, what + " " + path);
 }
 
 void put_u16(std::vector<uint8_t>& out, uint16_t x) {

@@ -92,6 +92,7 @@ nlohmann::ordered_json native_video(const video_record& v, const std::string& ba
     {"state", v.state},
     {"failure_reason", v.failure_reason.empty() ? json(nullptr)
                                                 : json(v.failure_reason)},
+    {"waiting", v.waiting.empty() ? json(nullptr) : json(v.waiting)},
     {"created_at", iso8601_ms(v.created_ms)},
     {"updated_at", iso8601_ms(v.updated_ms)},
   };

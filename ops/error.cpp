@@ -1,5 +1,8 @@
 #include "ops/error.hpp"
 
+#include <cerrno>
+#include <cstring>
+
 #include <caf/atom.hpp>
 #include <caf/message.hpp>
 #include <caf/make_message.hpp>
@@ -60,6 +63,23 @@ std::string message_of(const caf::error& err) {
   if (err.category() == caf::atom("system"))
     return "internal error: " + caf::to_string(static_cast<caf::sec>(err.code()));
   return "error " + std::to_string(err.code());
+}
+
+caf::error file_error(int errnum, const std::string& what) {
+  auto code = errnum == ENOSPC || errnum == EDQUOT ? ec::no_space
+                                                   : ec::storage_error;
+  return make_error(code, what + ": " + std::strerror(errnum));
+}
+
+bool is_transient(const caf::error& err) {
+  switch (code_of(err)) {
+    case ec::no_space:
+    case ec::unavailable:
+    case ec::timeout:
+      return true;
+    default:
+      return false;
+  }
 }
 
 } // namespace reel

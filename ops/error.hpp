@@ -41,6 +41,16 @@ inline std::ostream& operator<<(std::ostream& out, ec x) {
 /// Builds an error of category "reel" with `what` as its message.
 caf::error make_error(ec code, std::string what);
 
+/// A file system failure with errno `errnum`: ec::no_space for a full disk
+/// (ENOSPC, EDQUOT), which work waits out, else ec::storage_error. The
+/// message is `what` and the system's words for it.
+caf::error file_error(int errnum, const std::string& what);
+
+/// Whether work that failed with `err` may succeed later without any change
+/// to its input: a full disk (space returns), a node or peer unavailable,
+/// a timeout. Bad media, bad requests and refusals are not.
+bool is_transient(const caf::error& err);
+
 /// The project code of `err`, or ec::unspecified for foreign errors.
 ec code_of(const caf::error& err);
 

@@ -147,6 +147,10 @@ struct video_record {
   codec::storyboard_result storyboard;
   std::vector<file_record> files;      // published media
   std::vector<state_change> history;
+  // Why the video's work is waiting (a full disk, an unreachable node),
+  // "" when it is not: the work is tried again, and the video does not
+  // fail for it.
+  std::string waiting;
   video_info info;
   // How the source arrives while the video is "created": in parts, or
   // imported from a URL (with extra request headers "Name: value").
@@ -167,7 +171,7 @@ struct video_record {
   X(chunk_done) X(audio_done) X(renditions) X(master) X(master_ts) X(dash)   \
   X(clip_start_s) X(clip_duration_s) X(priority) X(playable_ms)              \
   X(images_done) X(poster_time_s) X(screenshots) X(storyboard) X(files)      \
-  X(history) X(info) X(upload) X(import_url) X(import_headers)
+  X(history) X(waiting) X(info) X(upload) X(import_url) X(import_headers)
 
 
 /// Applies a JSON merge patch to the client-settable fields of a video:

@@ -142,6 +142,13 @@ void set_waiting(self_ptr self, const std::string& why) {
   persist(self);
 }
 
+/// A step succeeded: when nothing waits any more, the note goes (persisted
+/// with the next step). Another part's success while one waits keeps it.
+void moved_on(self_ptr self) {
+  if (self->state.parked.empty() && !self->state.rec.waiting.empty())
+    self->state.rec.waiting.clear();
+}
+
 /// Sends `t` to the scheduler; `on_done` runs with a successful result. A
 /// failure that passes (a full disk, an unreachable node) is waited out:
 /// the task runs again later and the video says why it waits; any other
@@ -187,8 +194,7 @@ void submit(self_ptr self, task t, F on_done, int attempt = 0) {
             fail(self, std::string{to_string(kind)} + " failed: " + r.error);
           return;
         }
-        if (!self->state.rec.waiting.empty())
-          self->state.rec.waiting.clear(); // persisted with the next step
+        moved_on(self);
         on_done(r);
       },
       [self](caf::error& err) {
@@ -353,6 +359,7 @@ void advance(self_ptr self) {
         [self](bool playable) {
           self->state.feeding = false;
           self->state.audio_packaged = true;
+          moved_on(self);
           set_playable(self, playable);
           advance(self);
         },
@@ -370,6 +377,7 @@ void advance(self_ptr self) {
         [self](bool playable) {
           self->state.feeding = false;
           ++self->state.next_to_package;
+          moved_on(self);
           set_playable(self, playable);
           advance(self);
         },

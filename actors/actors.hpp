@@ -123,9 +123,10 @@ using video_manager_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom, std::string, std::string>::with<video_record>,
   // A tenant's videos, newest first: (tenant, offset, limit).
   caf::replies_to<list_atom, std::string, int32_t, int32_t>::with<video_page>,
-  // A tenant's videos in one state, newest first: (tenant, state, offset,
-  // limit); the page's total counts those in that state.
-  caf::replies_to<list_atom, std::string, std::string, int32_t,
+  // A tenant's videos in one state ("" any) made through one API
+  // (created_via, "" any), newest first: (tenant, state, via, offset,
+  // limit); the page's total counts those that match.
+  caf::replies_to<list_atom, std::string, std::string, std::string, int32_t,
                   int32_t>::with<video_page>,
   // Starts a failed video again from what it has: (tenant or "" for
   // admins, id). ec::conflict unless it failed with its source stored.

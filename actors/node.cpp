@@ -1120,10 +1120,10 @@ caf::expected<std::pair<int64_t, int64_t>> node::task_counts() {
 }
 
 caf::expected<video_page> node::list_videos(const std::string& tenant,
-                                            const std::string& state,
+                                            const video_filter& f,
                                             int32_t offset, int32_t limit) {
   return impl_->ask<video_page>(impl_->manager, list_atom::value, tenant,
-                                state, offset, limit);
+                                f.state, f.created_via, offset, limit);
 }
 
 caf::expected<video_record> node::retry_video(const std::string& tenant,

@@ -179,6 +179,11 @@ public:
                                            const std::string& key);
   caf::expected<video_page> list_videos(const std::string& tenant,
                                         int32_t offset, int32_t limit);
+  /// Which videos a filtered list holds ("" matches any).
+  struct video_filter {
+    std::string state;       // one state
+    std::string created_via; // made through one API (video_record)
+  };
   caf::error delete_video(const std::string& tenant, const std::string& id);
 
   caf::expected<folder_record> create_folder(const std::string& tenant,
@@ -217,9 +222,9 @@ public:
 
   // Operators (reelctl).
 
-  /// A tenant's videos in one state, newest first.
+  /// A tenant's videos that match `f`, newest first.
   caf::expected<video_page> list_videos(const std::string& tenant,
-                                        const std::string& state,
+                                        const video_filter& f,
                                         int32_t offset, int32_t limit);
 
   /// Starts a failed video again from what it has, with its owner

@@ -167,8 +167,13 @@ void submit(self_ptr self, task t, F on_done, int attempt = 0) {
                        ? "transcoding chunk " + std::to_string(index) + ": "
                            + r.error
                        : std::string{to_string(kind)} + ": " + r.error;
-          if (is_transient(make_error(r.code, r.error))
-              && attempt < max_waits) {
+          // An import fails for what its origin answers (a 404, a host
+          // that does not resolve): that is the client's URL, not a
+          // passing state of this cluster; only a full disk waits there.
+          bool passes = kind == task_kind::import
+                          ? r.code == ec::no_space
+                          : is_transient(make_error(r.code, r.error));
+          if (passes && attempt < max_waits) {
             set_waiting(self, why);
             log::info("video.retry",
                       {{"video", self->state.rec.id},

@@ -392,7 +392,8 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       return page;
     },
     [self](list_atom, const std::string& tenant, const std::string& state,
-           int32_t offset, int32_t limit) -> caf::result<video_page> {
+           const std::string& via, int32_t offset,
+           int32_t limit) -> caf::result<video_page> {
       video_page page;
       std::vector<std::string> ids;
       auto* store = self->state.ctx->store;
@@ -406,7 +407,8 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
         return err;
       for (auto& id : ids) {
         auto rec = load(self, tenant, id);
-        if (!rec || rec->state != state)
+        if (!rec || (!state.empty() && rec->state != state)
+            || (!via.empty() && rec->created_via != via))
           continue;
         if (page.total >= offset
             && static_cast<int32_t>(page.videos.size()) < limit)

@@ -83,7 +83,8 @@ caf::error check(const video_record& v) {
                    [&](const char* x) { return v.state == x; }))
     return bad("bad state");
   if (!bounded(v.title, max_text) || !bounded(v.filename, 1024) ||
-      !bounded(v.failure_reason, max_text) ||
+      !bounded(v.failure_reason, max_text) || !bounded(v.waiting, max_text) ||
+      !bounded(v.created_via, 32) ||
       !bounded(v.info.description, max_text) || !bounded(v.import_url, 8192) ||
       v.import_headers.size() > 64)
     return bad("a text field is too long");

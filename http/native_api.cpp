@@ -233,7 +233,7 @@ void add_native_api(route_table& t, node& n) {
         }
         auto tenant = acting_tenant(*c.who, c.req);
         auto page = c.req.has_param("state")
-                      ? n.list_videos(tenant, state,
+                      ? n.list_videos(tenant, node::video_filter{state, ""},
                                       static_cast<int32_t>(*offset),
                                       static_cast<int32_t>(*limit))
                       : n.list_videos(tenant, static_cast<int32_t>(*offset),

@@ -126,6 +126,7 @@ void add_uploads_api(route_table& t, node& n) {
            draft.title = draft.filename;
            draft.source_bytes = up->bytes;
            draft.source_sha256 = up->sha256;
+           draft.created_via = "uploads";
            auto v = n.create_video(std::move(draft), up->tmp_path);
            if (!v) {
              if (code_of(v.error()) == ec::not_found)
@@ -144,7 +145,9 @@ void add_uploads_api(route_table& t, node& n) {
   t.add({"GET", R"(/api/client/v1/uploads)", d, access::key,
          scopes::videos_read, names_video::none, body_kind::none,
          "uploads.list", [&n](call& c) {
-           auto page = n.list_videos(c.tenant(), 0, 50);
+           // The 50 most recent of those uploaded through this API.
+           auto page = n.list_videos(c.tenant(), node::video_filter{"", "uploads"},
+                                     0, 50);
            if (!page) {
              c.fail(page.error());
              return;

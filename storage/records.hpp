@@ -151,6 +151,10 @@ struct video_record {
   // "" when it is not: the work is tried again, and the video does not
   // fail for it.
   std::string waiting;
+  // The API a client made it through, when a view of one dialect lists only
+  // its own: "uploads" (the Uploads API, whose GET /uploads lists those);
+  // "" for the others.
+  std::string created_via;
   video_info info;
   // How the source arrives while the video is "created": in parts, or
   // imported from a URL (with extra request headers "Name: value").
@@ -171,7 +175,7 @@ struct video_record {
   X(chunk_done) X(audio_done) X(renditions) X(master) X(master_ts) X(dash)   \
   X(clip_start_s) X(clip_duration_s) X(priority) X(playable_ms)              \
   X(images_done) X(poster_time_s) X(screenshots) X(storyboard) X(files)      \
-  X(history) X(waiting) X(info) X(upload) X(import_url) X(import_headers)
+  X(history) X(waiting) X(created_via) X(info) X(upload) X(import_url) X(import_headers)
 
 
 /// Applies a JSON merge patch to the client-settable fields of a video:

@@ -583,6 +583,8 @@ BOOST_AUTO_TEST_CASE(every_record_field_round_trips_through_every_encoding) {
   v.storyboard = codec::storyboard_result{1.0, 2, 3, 4, 5};
   v.files = {file_record{"a", 1, std::string(64, 'b')}};
   v.history = {state_change{"failed", 10, "why"}};
+  v.waiting = "packaging: no space";
+  v.created_via = "uploads";
   v.info.description = "d";
   v.info.is_public = false;
   v.info.tags = {"x"};

@@ -144,9 +144,20 @@ BOOST_AUTO_TEST_CASE(upload_transcode_and_play) {
   BOOST_TEST(list.j["data"][0]["id"] == id);
   BOOST_TEST(list.j["data"][0]["status_text"] == "completed");
   BOOST_TEST(list.j["data"][0].contains("created_at"));
+  // A video made through another API (api.video's create) is the
+  // tenant's too, but not an upload of this API: not in its list.
+  auto other = node().request(
+    "POST", "/videos", "", R"({"title":"made elsewhere"})",
+    httplib::Headers{
+      httplib::make_basic_authentication_header(reeld_process::key, "")});
+  BOOST_REQUIRE(other.status == 201);
   auto native = node().request("GET", "/v1/videos?limit=1");
-  BOOST_TEST(native.j["data"][0]["id"] == id);
+  BOOST_TEST(native.j["data"][0]["id"] == other.j["videoId"]);
   BOOST_TEST(native.j["pagination"]["limit"] == 1);
+  list = node().request("GET", "/api/client/v1/uploads");
+  BOOST_TEST(list.j["data"][0]["id"] == id);
+  for (auto& x : list.j["data"])
+    BOOST_TEST(x["id"] != other.j["videoId"]);
 }
 
 BOOST_AUTO_TEST_CASE(media_ranges) {

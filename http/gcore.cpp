@@ -1,21 +1,27 @@
 // The Gcore Streaming dialect (seed 004; authority: Gcore's API reference
-// and its generated SDK, G-Core/gcore-python, resources/streaming/videos):
-// /streaming/videos with integer ids, imports from origin_url, clips,
-// posters, converted_videos, sprites, and uploads through tus (http/tus).
+// and its generated SDK, G-Core/gcore-python, resources/streaming/videos
+// and resources/streaming/directories): /streaming/videos with integer ids,
+// imports from origin_url, clips, posters, converted_videos, sprites,
+// uploads through tus (http/tus), and /streaming/directories over reel's
+// folders. Every route is declared once in the gate's table
+// (http/gate.hpp): Gcore's APIKey authentication, the scope, the video
+// named by its integer id, the JSON body.
 
+#include "http/gate.hpp"
 #include "http/render.hpp"
 #include "http/routes.hpp"
 #include "http/tus.hpp"
 #include "http/upload_receiver.hpp"
-#include "ops/util.hpp"
-#include "storage/blob_store.hpp"
 #include "net/url_import.hpp"
+#include "ops/util.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace reel::http {
@@ -28,34 +34,38 @@ constexpr int64_t max_poster_bytes = 1 << 20; // Gcore's limit
 constexpr int64_t tus_token_ttl_s = 4 * 3600; // as Gcore's
 
 /// The key of a Gcore request: `Authorization: APIKey <key>` (any case of
-/// the scheme), the bare `APIKey: <key>` header, or a Bearer key.
-std::optional<principal> gcore_auth(node& n, const httplib::Request& req,
-                                    httplib::Response& res) {
+/// the scheme, as Gcore's docs write "apikey"), the bare `APIKey: <key>`
+/// header, or a Bearer key.
+caf::expected<principal> gcore_key(node& n, const httplib::Request& req,
+                                   httplib::Response&) {
   std::string key;
   auto h = req.get_header_value("Authorization");
-  if (h.size() > 7 && (h.compare(0, 7, "APIKey ") == 0
-                       || h.compare(0, 7, "apikey ") == 0
-                       || h.compare(0, 7, "Apikey ") == 0))
+  auto scheme = h.substr(0, 7);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (h.size() > 7 && scheme == "apikey ")
     key = h.substr(7);
   else if (req.has_header("APIKey"))
     key = req.get_header_value("APIKey");
   else
     key = bearer_token(req);
   key.erase(0, key.find_first_not_of(' '));
-  if (key.empty()) {
-    reply_error(d, ec::unauthorized,
-                "missing credentials: send Authorization: APIKey <key>", res);
-    return std::nullopt;
-  }
+  key.erase(key.find_last_not_of(' ') + 1);
+  if (key.empty())
+    return make_error(ec::unauthorized,
+                      "missing credentials: send Authorization: APIKey <key>");
   auto who = n.authenticate(key);
-  if (!who) {
-    render_error(d, code_of(who.error()) == ec::unauthorized
-                      ? make_error(ec::unauthorized, "invalid API key")
-                      : who.error(),
-                 res);
-    return std::nullopt;
-  }
-  return *who;
+  if (!who && code_of(who.error()) == ec::unauthorized)
+    return make_error(ec::unauthorized, "invalid API key");
+  return who;
+}
+
+/// Gcore's `client_id`, the account a video belongs to: for reel, its
+/// tenant, as the first 48 bits of SHA-256 of the tenant's name (the same
+/// for every video of a tenant, on every node; exact in JavaScript).
+int64_t client_id_of(const std::string& tenant) {
+  return static_cast<int64_t>(
+    std::stoull(sha256_hex(tenant).substr(0, 12), nullptr, 16));
 }
 
 /// Gcore's status of a video.
@@ -103,6 +113,7 @@ json gcore_video(node& n, const video_record& v, const principal& who,
   json j = {{"id", v.number},
             {"name", v.title},
             {"description", v.info.description},
+            {"client_id", client_id_of(v.tenant)},
             {"slug", v.id},
             {"status", gcore_status(v)}};
   if (v.state == states::failed)
@@ -213,33 +224,22 @@ std::optional<uint64_t> parse_number(const std::string& text) {
   return number;
 }
 
-/// The video with Gcore integer id `text` of the caller's tenant (through
-/// the index of numbers).
-caf::expected<video_record> find_number(node& n, const principal& who,
+/// The video with Gcore integer id `text` of `tenant` (through the index
+/// of numbers).
+caf::expected<video_record> find_number(node& n, const std::string& tenant,
                                         const std::string& text) {
   auto missing = make_error(ec::not_found, "video " + text + " not found");
   auto number = parse_number(text);
   if (!number)
     return missing;
-  auto v = n.video_by_number(who.tenant, *number);
+  auto v = n.video_by_number(tenant, *number);
   if (v || code_of(v.error()) != ec::not_found)
     return v;
   return missing;
 }
 
-std::optional<video_record> find_video(node& n, const principal& who,
-                                       const std::string& text,
-                                       httplib::Response& res) {
-  auto v = find_number(n, who, text);
-  if (!v) {
-    render_error(d, v.error(), res);
-    return std::nullopt;
-  }
-  return std::move(*v);
-}
-
 /// Decodes a poster given as a data: URI (JPEG, PNG; at most 1 MB) into a
-/// temporary file under the blob store.
+/// temporary file under the node's blob store.
 caf::expected<std::string> poster_from_data_uri(node& n, const std::string& uri) {
   auto bad = [](const std::string& why) {
     return make_error(ec::invalid_argument, "poster: " + why);
@@ -271,7 +271,8 @@ caf::expected<std::string> poster_from_data_uri(node& n, const std::string& uri)
   return tmp;
 }
 
-/// Fetches remote_poster_url (by the importer's rules, at most 1 MB).
+/// Fetches remote_poster_url (by the importer's rules, at most 1 MB). On
+/// the HTTP thread, as before the gate; to move to an actor as imports did.
 caf::expected<std::string> poster_from_url(node& n, const std::string& url) {
   import_options opts;
   opts.max_bytes = max_poster_bytes;
@@ -288,10 +289,11 @@ caf::expected<std::string> poster_from_url(node& n, const std::string& url) {
 }
 
 /// Sets the poster a create or update asks for (poster or
-/// remote_poster_url), after the video exists.
-caf::expected<video_record> apply_poster(node& n, const principal& who,
+/// remote_poster_url), after the video exists; `tenant` as for
+/// node::update_video.
+caf::expected<video_record> apply_poster(node& n, const std::string& tenant,
                                          const video_record& v,
-                                         const nlohmann::json& body) {
+                                         const json& body) {
   caf::expected<std::string> image{std::string{}};
   if (body.contains("poster") && body["poster"].is_string()
       && !body["poster"].get<std::string>().empty())
@@ -301,13 +303,13 @@ caf::expected<video_record> apply_poster(node& n, const principal& who,
            && !body["remote_poster_url"].get<std::string>().empty())
     image = poster_from_url(n, body["remote_poster_url"].get<std::string>());
   else if (body.value("remove_poster", false))
-    return n.update_video(who.tenant, v.id, R"({"poster": ""})");
+    return n.update_video(tenant, v.id, R"({"poster": ""})");
   if (!image)
     return image.error();
   if (image->empty())
     return v;
   tmp_guard tmp{*image};
-  auto updated = n.set_poster(who.tenant, v.id, *image);
+  auto updated = n.set_poster(tenant, v.id, *image);
   if (!updated && code_of(updated.error()) == ec::invalid_argument)
     return make_error(ec::invalid_argument,
                       "poster: the image must be a JPEG or PNG file");
@@ -315,9 +317,8 @@ caf::expected<video_record> apply_poster(node& n, const principal& who,
 }
 
 /// Gcore's fields of a create or update body as a reel patch, checking
-/// their types; `err` says what is wrong.
-caf::expected<nlohmann::json> gcore_patch(node& n, const principal& who,
-                                          const nlohmann::json& body) {
+/// their types.
+caf::expected<nlohmann::json> gcore_patch(const json& body) {
   nlohmann::json patch = nlohmann::json::object();
   auto bad = [](const std::string& field, const std::string& what) {
     return make_error(ec::invalid_argument, field + " must be " + what);
@@ -363,29 +364,11 @@ caf::expected<nlohmann::json> gcore_patch(node& n, const principal& who,
   if (body.contains("directory_id") && !body["directory_id"].is_null()
       && !body["directory_id"].is_number_integer())
     return bad("directory_id", "an integer");
-  (void) n;
-  (void) who;
   return patch;
 }
 
-/// The folder a directory_id names, or "root" without one.
-caf::expected<std::string> folder_of(node& n, const principal& who,
-                                     const nlohmann::json& body) {
-  if (!body.contains("directory_id") || body["directory_id"].is_null())
-    return std::string{"root"};
-  auto want = body["directory_id"].get<int64_t>();
-  auto folders = n.list_folders(who.tenant);
-  if (!folders)
-    return folders.error();
-  for (auto& f : *folders)
-    if (f.path != "root" && folder_number(f.tenant, f.path) == want)
-      return f.path;
-  return make_error(ec::not_found,
-                    "directory " + std::to_string(want) + " not found");
-}
-
 /// An integer field within [lo, hi] (absent: `fallback`).
-caf::expected<int64_t> int_field(const nlohmann::json& body, const char* name,
+caf::expected<int64_t> int_field(const json& body, const char* name,
                                  int64_t fallback, int64_t lo, int64_t hi) {
   if (!body.contains(name) || body[name].is_null())
     return fallback;
@@ -397,293 +380,602 @@ caf::expected<int64_t> int_field(const nlohmann::json& body, const char* name,
   return x.get<int64_t>();
 }
 
-/// The body of a request as a JSON object, or a 400 answered.
-std::optional<nlohmann::json> gcore_body(const httplib::Request& req,
-                                         httplib::Response& res) {
-  auto j = nlohmann::json::parse(req.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    reply_error(d, ec::invalid_argument, "the body must be a JSON object", res);
-    return std::nullopt;
-  }
-  return j;
+// Directories: reel's folders. A folder "root/a/b" is Gcore's directory
+// "b" inside directory "a"; "root" is Gcore's top level (parent_id null),
+// not a directory itself. A directory's id is folder_number(tenant, path).
+
+/// The folder a path's last segment sits in, and that segment.
+std::string parent_of(const std::string& path) {
+  return path.substr(0, path.rfind('/'));
+}
+std::string name_of(const std::string& path) {
+  return path.substr(path.rfind('/') + 1);
 }
 
-/// Handlers of /streaming/videos/{id}...: authenticated, with the video.
-template <class F>
-router::handler for_video(node& n, F h) {
-  return [&n, h](const httplib::Request& req, httplib::Response& res) {
-    auto who = gcore_auth(n, req, res);
-    if (!who)
-      return;
-    if (auto v = find_video(n, *who, req.matches[1], res))
-      h(*who, *v, req, res);
-  };
+/// A tenant's folders, and what is in each (one level).
+struct folder_view {
+  std::string tenant;
+  std::vector<folder_record> folders; // root included
+  std::map<std::string, std::vector<std::string>> children; // path -> paths
+  std::map<std::string, std::vector<video_record>> videos;  // path -> videos
+
+  /// The folder (not root) whose directory id is `id`.
+  const folder_record* by_id(int64_t id) const {
+    for (auto& f : folders)
+      if (f.path != "root" && folder_number(tenant, f.path) == id)
+        return &f;
+    return nullptr;
+  }
+  const folder_record* by_path(const std::string& path) const {
+    for (auto& f : folders)
+      if (f.path == path)
+        return &f;
+    return nullptr;
+  }
+  /// Gcore's items_count: subdirectories and videos, one level.
+  int64_t items(const std::string& path) const {
+    int64_t count = 0;
+    if (auto i = children.find(path); i != children.end())
+      count += static_cast<int64_t>(i->second.size());
+    if (auto i = videos.find(path); i != videos.end())
+      count += static_cast<int64_t>(i->second.size());
+    return count;
+  }
+};
+
+/// `with_videos` false: the folders alone (items() then counts only
+/// subdirectories), for the routes that answer no count of videos.
+caf::expected<folder_view> view_folders(node& n, const std::string& tenant,
+                                        bool with_videos = true) {
+  folder_view view;
+  view.tenant = tenant;
+  auto folders = n.list_folders(tenant);
+  if (!folders)
+    return folders.error();
+  view.folders = std::move(*folders);
+  std::sort(view.folders.begin(), view.folders.end(),
+            [](auto& a, auto& b) { return a.path < b.path; });
+  for (auto& f : view.folders)
+    if (f.path != "root")
+      view.children[parent_of(f.path)].push_back(f.path);
+  if (!with_videos)
+    return view;
+  auto all = n.list_videos(tenant, 0, INT32_MAX);
+  if (!all)
+    return all.error();
+  for (auto& v : all->videos)
+    view.videos[v.folder].push_back(std::move(v));
+  return view;
+}
+
+/// The path of the directory `id` names in `tenant` (not found for root
+/// or another tenant's).
+caf::expected<std::string> directory_path(node& n, const std::string& tenant,
+                                          int64_t id) {
+  auto folders = n.list_folders(tenant);
+  if (!folders)
+    return folders.error();
+  for (auto& f : *folders)
+    if (f.path != "root" && folder_number(f.tenant, f.path) == id)
+      return f.path;
+  return make_error(ec::not_found,
+                    "directory " + std::to_string(id) + " not found");
+}
+
+/// The folder a create's directory_id names, or "root" without one.
+caf::expected<std::string> folder_of(node& n, const std::string& tenant,
+                                     const json& body) {
+  if (!body.contains("directory_id") || body["directory_id"].is_null())
+    return std::string{"root"};
+  return directory_path(n, tenant, body["directory_id"].get<int64_t>());
+}
+
+/// Gcore's directory object (DirectoryBase). Folders keep no time of
+/// change: updated_at is when it was made.
+json directory_json(const folder_view& view, const folder_record& f) {
+  auto parent = parent_of(f.path);
+  return {{"id", folder_number(view.tenant, f.path)},
+          {"name", name_of(f.path)},
+          {"parent_id", parent == "root"
+                          ? json(nullptr)
+                          : json(folder_number(view.tenant, parent))},
+          {"items_count", view.items(f.path)},
+          {"created_at", iso8601(f.created_ms)},
+          {"updated_at", iso8601(f.created_ms)}};
+}
+
+/// The tree under `path`: its subdirectories, each with its descendants.
+json descendants(const folder_view& view, const std::string& path) {
+  json out = json::array();
+  auto i = view.children.find(path);
+  if (i == view.children.end())
+    return out;
+  for (auto& child : i->second) {
+    auto* f = view.by_path(child);
+    if (!f)
+      continue;
+    auto j = directory_json(view, *f);
+    j["descendants"] = descendants(view, child);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+/// A directory name reel can keep: one folder path segment.
+bool valid_directory_name(const json& name) {
+  return name.is_string() && valid_folder_path("root/" + name.get<std::string>())
+         && name.get<std::string>().find('/') == std::string::npos;
+}
+
+constexpr const char* name_rule =
+  "name must be 1 to 64 letters, digits, '_' or '-' (reel's folders are "
+  "paths)";
+
+/// The parent a directory body names: "root" for null, else the folder of
+/// that id; `fallback` when absent.
+caf::expected<std::string> parent_path(const folder_view& view, const json& body,
+                                       const std::string& fallback) {
+  if (!body.contains("parent_id"))
+    return fallback;
+  auto& p = body["parent_id"];
+  if (p.is_null())
+    return std::string{"root"};
+  if (!p.is_number_integer())
+    return make_error(ec::invalid_argument,
+                      "parent_id must be a directory's id or null");
+  auto* f = view.by_id(p.get<int64_t>());
+  if (!f)
+    return make_error(ec::not_found, "directory "
+                                       + std::to_string(p.get<int64_t>())
+                                       + " not found");
+  return f->path;
+}
+
+/// The directory a route's capture names.
+caf::expected<folder_record> directory_arg(const folder_view& view,
+                                           const std::string& text) {
+  auto missing = make_error(ec::not_found, "directory " + text + " not found");
+  if (text.empty() || text.size() > 16)
+    return missing;
+  auto* f = view.by_id(static_cast<int64_t>(std::stoll(text)));
+  if (!f)
+    return missing;
+  return *f;
 }
 
 } // namespace
 
-void add_gcore_api(router& r, node& n) {
-  r.post(R"(/streaming/videos)", "gcore.create",
-         [&n](const httplib::Request& req, httplib::Response& res) {
-           auto who = gcore_auth(n, req, res);
-           if (!who)
-             return;
-           auto wrapper = gcore_body(req, res);
-           if (!wrapper)
-             return;
-           if (!wrapper->contains("video") || !(*wrapper)["video"].is_object()) {
-             reply_error(d, ec::invalid_argument,
-                         "the body must be {\"video\": {...}}", res, "video");
-             return;
-           }
-           auto& body = (*wrapper)["video"];
-           if (!body.contains("name") || !body["name"].is_string()
-               || body["name"].get<std::string>().empty()) {
-             reply_error(d, ec::invalid_argument, "name is required", res, "name");
-             return;
-           }
-           auto patch = gcore_patch(n, *who, body);
-           auto priority = int_field(body, "priority", 0, -10, 10);
-           auto clip_start = int_field(body, "clip_start_seconds", 0, 0, 1 << 30);
-           auto clip_length = int_field(body, "clip_duration_seconds", 0, 1, 1 << 30);
-           auto folder = patch && priority && clip_start && clip_length
-                           ? folder_of(n, *who, body)
-                           : caf::expected<std::string>{std::string{}};
-           for (auto* err : {patch ? nullptr : &patch.error(),
-                             priority ? nullptr : &priority.error(),
-                             clip_start ? nullptr : &clip_start.error(),
-                             clip_length ? nullptr : &clip_length.error(),
-                             folder ? nullptr : &folder.error()})
-             if (err) {
-               render_error(d, *err, res);
-               return;
-             }
-           video_record draft;
-           draft.tenant = who->tenant;
-           draft.folder = *folder;
-           draft.priority = static_cast<int32_t>(*priority);
-           draft.clip_start_s = static_cast<double>(*clip_start);
-           draft.clip_duration_s = static_cast<double>(*clip_length);
-           if (auto err = apply_patch(draft, *patch)) {
-             render_error(d, err, res);
-             return;
-           }
-           if (body.contains("origin_url") && !body["origin_url"].is_null()) {
-             auto url = body["origin_url"].is_string()
-                          ? body["origin_url"].get<std::string>()
-                          : std::string{};
-             if ((url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
-                 || url.size() > 4096) {
-               reply_error(d, ec::invalid_argument,
-                           "origin_url must be an http(s) URL", res,
-                           "origin_url");
-               return;
-             }
-             draft.import_url = url;
-             draft.filename = url.substr(url.find_last_of('/') + 1);
-             draft.filename = draft.filename.substr(0, draft.filename.find('?'));
-             // "Name: value" lines, each sent with the import.
-             auto headers = body.value("origin_http_headers", nlohmann::json{});
-             if (!headers.is_null() && !headers.is_string()) {
-               reply_error(d, ec::invalid_argument,
-                           "origin_http_headers must be a string", res,
-                           "origin_http_headers");
-               return;
-             }
-             std::istringstream lines{headers.is_string()
-                                        ? headers.get<std::string>()
-                                        : std::string{}};
-             for (std::string line; std::getline(lines, line);) {
-               if (!line.empty() && line.back() == '\r')
-                 line.pop_back();
-               if (line.empty())
-                 continue;
-               if (line.find(':') == std::string::npos
-                   || draft.import_headers.size() >= 16) {
-                 reply_error(d, ec::invalid_argument,
-                             "origin_http_headers must be lines of "
-                             "\"Name: value\"",
-                             res, "origin_http_headers");
-                 return;
-               }
-               draft.import_headers.push_back(line);
-             }
-           }
-           // The poster is checked before the video is made.
-           if (body.contains("poster") && body["poster"].is_string()
-               && !body["poster"].get<std::string>().empty()) {
-             auto check = poster_from_data_uri(n, body["poster"].get<std::string>());
-             if (!check) {
-               render_error(d, check.error(), res, "poster");
-               return;
-             }
-             ::unlink(check->c_str());
-           }
-           auto v = n.create_video(std::move(draft), {});
-           if (!v) {
-             render_error(d, v.error(), res);
-             return;
-           }
-           auto with_poster = apply_poster(n, *who, *v, body);
-           if (!with_poster) {
-             render_error(d, with_poster.error(), res, "poster");
-             return;
-           }
-           // Gcore answers a list holding the new video.
-           reply_json(res, 200,
-                      json::array({gcore_video(n, *with_poster, *who)}));
-         });
+void add_gcore_api(route_table& t, node& n) {
+  t.authenticate_with(d, gcore_key);
+  auto add = [&](const char* method, std::string pattern, const char* scope,
+                 names_video video, body_kind body, std::string name,
+                 route_handler h) {
+    t.add({method, std::move(pattern), d, access::key, scope, video, body,
+           std::move(name), std::move(h)});
+  };
+  using nv = names_video;
+  using bk = body_kind;
 
-  r.get(R"(/streaming/videos)", "gcore.list",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = gcore_auth(n, req, res);
-          if (!who)
-            return;
-          auto page = query_int(req, "page", 1, 1, 1000000);
-          auto per_page = query_int(req, "per_page", 25, 1, 100);
-          auto client = query_int(req, "client_user_id", 0, 0, INT64_MAX);
-          if (!page || !per_page || !client) {
-            reply_error(d, ec::invalid_argument,
-                        "page, per_page (1-100) and client_user_id must be "
-                        "integers",
-                        res);
-            return;
-          }
-          auto status = req.get_param_value("status");
-          if (!status.empty() && status != "empty" && status != "pending"
-              && status != "viewable" && status != "ready" && status != "error") {
-            reply_error(d, ec::invalid_argument,
-                        "status must be empty, pending, viewable, ready or "
-                        "error",
-                        res, "status");
-            return;
-          }
-          auto search = req.get_param_value("search");
-          std::vector<uint64_t> ids;
-          std::istringstream id_list{req.get_param_value("id")};
-          for (std::string x; std::getline(id_list, x, ',');)
-            if (auto number = parse_number(x))
-              ids.push_back(*number);
-          auto all = n.list_videos(who->tenant, 0, INT32_MAX);
-          if (!all) {
-            render_error(d, all.error(), res);
+  add("POST", R"(/streaming/videos)", scopes::videos_write, nv::none, bk::json,
+      "gcore.create", [&n](call& c) {
+        if (!c.json.contains("video") || !c.json["video"].is_object()) {
+          c.fail(ec::invalid_argument, "the body must be {\"video\": {...}}",
+                 "video");
+          return;
+        }
+        auto& body = c.json["video"];
+        if (!body.contains("name") || !body["name"].is_string()
+            || body["name"].get<std::string>().empty()) {
+          c.fail(ec::invalid_argument, "name is required", "name");
+          return;
+        }
+        auto patch = gcore_patch(body);
+        auto priority = int_field(body, "priority", 0, -10, 10);
+        auto clip_start = int_field(body, "clip_start_seconds", 0, 0, 1 << 30);
+        auto clip_length = int_field(body, "clip_duration_seconds", 0, 1, 1 << 30);
+        auto folder = patch && priority && clip_start && clip_length
+                        ? folder_of(n, c.tenant(), body)
+                        : caf::expected<std::string>{std::string{}};
+        for (auto* err : {patch ? nullptr : &patch.error(),
+                          priority ? nullptr : &priority.error(),
+                          clip_start ? nullptr : &clip_start.error(),
+                          clip_length ? nullptr : &clip_length.error(),
+                          folder ? nullptr : &folder.error()})
+          if (err) {
+            c.fail(*err);
             return;
           }
-          json out = json::array();
-          int64_t skip = (*page - 1) * *per_page;
-          for (auto& v : all->videos) {
-            auto number = v.number;
-            if (!status.empty() && status != gcore_status(v))
+        video_record draft;
+        draft.tenant = c.tenant();
+        draft.folder = *folder;
+        draft.priority = static_cast<int32_t>(*priority);
+        draft.clip_start_s = static_cast<double>(*clip_start);
+        draft.clip_duration_s = static_cast<double>(*clip_length);
+        if (auto err = apply_patch(draft, *patch)) {
+          c.fail(err);
+          return;
+        }
+        if (body.contains("origin_url") && !body["origin_url"].is_null()) {
+          auto url = body["origin_url"].is_string()
+                       ? body["origin_url"].get<std::string>()
+                       : std::string{};
+          if ((url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+              || url.size() > 4096) {
+            c.fail(ec::invalid_argument, "origin_url must be an http(s) URL",
+                   "origin_url");
+            return;
+          }
+          draft.import_url = url;
+          draft.filename = url.substr(url.find_last_of('/') + 1);
+          draft.filename = draft.filename.substr(0, draft.filename.find('?'));
+          // "Name: value" lines, each sent with the import.
+          auto headers = body.value("origin_http_headers", json{});
+          if (!headers.is_null() && !headers.is_string()) {
+            c.fail(ec::invalid_argument, "origin_http_headers must be a string",
+                   "origin_http_headers");
+            return;
+          }
+          std::istringstream lines{headers.is_string()
+                                     ? headers.get<std::string>()
+                                     : std::string{}};
+          for (std::string line; std::getline(lines, line);) {
+            if (!line.empty() && line.back() == '\r')
+              line.pop_back();
+            if (line.empty())
               continue;
-            if (*client != 0 && v.info.client_user_id != *client)
-              continue;
-            if (!ids.empty()
-                && std::find(ids.begin(), ids.end(), number) == ids.end())
-              continue;
-            if (!search.empty() && std::to_string(number) != search
-                && v.id != search
-                && v.title.find(search) == std::string::npos)
-              continue;
-            if (skip-- > 0)
-              continue;
-            if (static_cast<int64_t>(out.size()) >= *per_page)
-              break;
-            out.push_back(gcore_video(n, v, *who, false));
-          }
-          reply_json(res, 200, out);
-        });
-
-  r.get(R"(/streaming/videos/names)", "gcore.names",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = gcore_auth(n, req, res);
-          if (!who)
-            return;
-          // ?ids=7,17 (Gcore's docs) or ?ids=7&ids=17 (its SDK).
-          std::vector<std::string> ids;
-          for (size_t i = 0; i < req.get_param_value_count("ids"); ++i) {
-            std::istringstream list{req.get_param_value("ids", i)};
-            for (std::string x; std::getline(list, x, ',');)
-              if (!x.empty())
-                ids.push_back(x);
-          }
-          if (ids.empty() || ids.size() > 1000) {
-            reply_error(d, ec::invalid_argument,
-                        "ids must list 1 to 1000 video ids", res, "ids");
-            return;
-          }
-          json out = json::array();
-          for (auto& id : ids)
-            if (auto v = find_number(n, *who, id))
-              out.push_back({{"id", v->number}, {"name", v->title}});
-          reply_json(res, 200, out);
-        });
-
-  r.get(R"(/streaming/videos/(\d+))", "gcore.get",
-        for_video(n, [&n](const principal& who, const video_record& v,
-                          const httplib::Request&, httplib::Response& res) {
-          reply_json(res, 200, gcore_video(n, v, who));
-        }));
-
-  r.patch(R"(/streaming/videos/(\d+))", "gcore.update",
-          for_video(n, [&n](const principal& who, const video_record& v,
-                            const httplib::Request& req,
-                            httplib::Response& res) {
-            auto body = gcore_body(req, res);
-            if (!body)
-              return;
-            // The SDK wraps nothing here; accept {"video": {...}} too.
-            if (body->contains("video") && (*body)["video"].is_object())
-              *body = (*body)["video"];
-            auto patch = gcore_patch(n, who, *body);
-            if (!patch) {
-              render_error(d, patch.error(), res);
+            if (line.find(':') == std::string::npos
+                || draft.import_headers.size() >= 16) {
+              c.fail(ec::invalid_argument,
+                     "origin_http_headers must be lines of \"Name: value\"",
+                     "origin_http_headers");
               return;
             }
-            if (body->contains("directory_id"))
-              reply_error(d, ec::invalid_argument,
-                          "directory_id cannot be changed yet; it is set at "
-                          "creation",
-                          res, "directory_id");
-            else if (auto updated = n.update_video(who.tenant, v.id, patch->dump()); !updated)
-              render_error(d, updated.error(), res);
-            else if (auto with_poster = apply_poster(n, who, *updated, *body); !with_poster)
-              render_error(d, with_poster.error(), res, "poster");
-            else
-              reply_json(res, 200, gcore_video(n, *with_poster, who));
-          }));
-
-  r.del(R"(/streaming/videos/(\d+))", "gcore.delete",
-        for_video(n, [&n](const principal& who, const video_record& v,
-                          const httplib::Request&, httplib::Response& res) {
-          if (auto err = n.delete_video(who.tenant, v.id))
-            render_error(d, err, res);
-          else
-            res.status = 204;
-        }));
-
-  r.get(R"(/streaming/videos/(\d+)/upload)", "gcore.upload_params",
-        for_video(n, [&n](const principal& who, const video_record& v,
-                          const httplib::Request&, httplib::Response& res) {
-          if (v.state != states::created || !v.import_url.empty()
-              || !v.upload.parts.empty()) {
-            reply_error(d, ec::conflict,
-                        "the video already has a source (or one is being "
-                        "imported)",
-                        res);
+            draft.import_headers.push_back(line);
+          }
+        }
+        // The poster is checked before the video is made.
+        if (body.contains("poster") && body["poster"].is_string()
+            && !body["poster"].get<std::string>().empty()) {
+          auto check = poster_from_data_uri(n, body["poster"].get<std::string>());
+          if (!check) {
+            c.fail(check.error(), "poster");
             return;
           }
-          // This node takes the upload: tus keeps an upload on one node.
-          auto host = n.config().public_url;
-          host = host.substr(host.find("://") + 3);
-          reply_json(
-              res, 200,
-              {{"servers", json::array({{{"id", 1},
-                                         {"hostname", host},
-                                         {"role", "upload"},
-                                         {"active", true}}})},
-               {"token", tus_token(n, v.id, who.key_hash, tus_token_ttl_s)},
-               {"video", gcore_video(n, v, who)}});
-        }));
+          ::unlink(check->c_str());
+        }
+        auto v = n.create_video(std::move(draft), {});
+        if (!v) {
+          c.fail(v.error());
+          return;
+        }
+        auto with_poster = apply_poster(n, c.tenant(), *v, body);
+        if (!with_poster) {
+          c.fail(with_poster.error(), "poster");
+          return;
+        }
+        // Gcore answers a list holding the new video.
+        c.reply(200, json::array({gcore_video(n, *with_poster, *c.who)}));
+      });
+
+  add("GET", R"(/streaming/videos)", scopes::videos_read, nv::none, bk::none,
+      "gcore.list", [&n](call& c) {
+        auto page = query_int(c.req, "page", 1, 1, 1000000);
+        auto per_page = query_int(c.req, "per_page", 25, 1, 100);
+        auto client = query_int(c.req, "client_user_id", 0, 0, INT64_MAX);
+        if (!page || !per_page || !client) {
+          c.fail(ec::invalid_argument,
+                 "page, per_page (1-100) and client_user_id must be integers");
+          return;
+        }
+        auto status = c.req.get_param_value("status");
+        if (!status.empty() && status != "empty" && status != "pending"
+            && status != "viewable" && status != "ready" && status != "error") {
+          c.fail(ec::invalid_argument,
+                 "status must be empty, pending, viewable, ready or error",
+                 "status");
+          return;
+        }
+        auto search = c.req.get_param_value("search");
+        std::vector<uint64_t> ids;
+        std::istringstream id_list{c.req.get_param_value("id")};
+        for (std::string x; std::getline(id_list, x, ',');)
+          if (auto number = parse_number(x))
+            ids.push_back(*number);
+        auto all = n.list_videos(c.tenant(), 0, INT32_MAX);
+        if (!all) {
+          c.fail(all.error());
+          return;
+        }
+        json out = json::array();
+        int64_t skip = (*page - 1) * *per_page;
+        for (auto& v : all->videos) {
+          auto number = v.number;
+          if (!status.empty() && status != gcore_status(v))
+            continue;
+          if (*client != 0 && v.info.client_user_id != *client)
+            continue;
+          if (!ids.empty()
+              && std::find(ids.begin(), ids.end(), number) == ids.end())
+            continue;
+          if (!search.empty() && std::to_string(number) != search
+              && v.id != search && v.title.find(search) == std::string::npos)
+            continue;
+          if (skip-- > 0)
+            continue;
+          if (static_cast<int64_t>(out.size()) >= *per_page)
+            break;
+          out.push_back(gcore_video(n, v, *c.who, false));
+        }
+        c.reply(200, out);
+      });
+
+  add("GET", R"(/streaming/videos/names)", scopes::videos_read, nv::none,
+      bk::none, "gcore.names", [&n](call& c) {
+        // ?ids=7,17 (Gcore's docs) or ?ids=7&ids=17 (its SDK).
+        std::vector<std::string> ids;
+        for (size_t i = 0; i < c.req.get_param_value_count("ids"); ++i) {
+          std::istringstream list{c.req.get_param_value("ids", i)};
+          for (std::string x; std::getline(list, x, ',');)
+            if (!x.empty())
+              ids.push_back(x);
+        }
+        if (ids.empty() || ids.size() > 1000) {
+          c.fail(ec::invalid_argument, "ids must list 1 to 1000 video ids",
+                 "ids");
+          return;
+        }
+        json out = json::array();
+        for (auto& id : ids)
+          if (auto v = find_number(n, c.tenant(), id))
+            out.push_back({{"id", v->number}, {"name", v->title}});
+        c.reply(200, out);
+      });
+
+  add("GET", R"(/streaming/videos/(\d+))", scopes::videos_read,
+      nv::gcore_number, bk::none, "gcore.get", [&n](call& c) {
+        c.reply(200, gcore_video(n, *c.video, *c.who));
+      });
+
+  add("PATCH", R"(/streaming/videos/(\d+))", scopes::videos_write,
+      nv::gcore_number, bk::json, "gcore.update", [&n](call& c) {
+        // Gcore's PATCH is flat; {"video": {...}} is accepted too.
+        json body = c.json.contains("video") && c.json["video"].is_object()
+                      ? c.json["video"]
+                      : c.json;
+        auto patch = gcore_patch(body);
+        if (!patch) {
+          c.fail(patch.error());
+          return;
+        }
+        auto tenant = c.reach();
+        auto current = *c.video;
+        // directory_id moves the video (null: to the top level), first and
+        // alone: a video being processed keeps its record to itself and is
+        // not moved (409), and then nothing else changes either.
+        if (body.contains("directory_id")) {
+          auto& want = body["directory_id"];
+          auto folder = want.is_null()
+                          ? caf::expected<std::string>{std::string{"root"}}
+                          : directory_path(n, current.tenant,
+                                           want.get<int64_t>());
+          if (!folder) {
+            c.fail(folder.error(), "directory_id");
+            return;
+          }
+          if (*folder != current.folder) {
+            auto moved = n.update_video(
+              tenant, current.id, nlohmann::json{{"folder", *folder}}.dump());
+            if (!moved) {
+              c.fail(moved.error(), "directory_id");
+              return;
+            }
+            if (moved->folder != *folder) {
+              c.fail(ec::conflict,
+                     "the video is being processed: it can be moved to "
+                     "another directory once it is ready (or failed)",
+                     "directory_id");
+              return;
+            }
+            current = std::move(*moved);
+          }
+        }
+        if (!patch->empty()) {
+          auto updated = n.update_video(tenant, current.id, patch->dump());
+          if (!updated) {
+            c.fail(updated.error());
+            return;
+          }
+          current = std::move(*updated);
+        }
+        auto with_poster = apply_poster(n, tenant, current, body);
+        if (!with_poster) {
+          c.fail(with_poster.error(), "poster");
+          return;
+        }
+        c.reply(200, gcore_video(n, *with_poster, *c.who));
+      });
+
+  add("DELETE", R"(/streaming/videos/(\d+))", scopes::videos_write,
+      nv::gcore_number, bk::none, "gcore.delete", [&n](call& c) {
+        if (auto err = n.delete_video(c.reach(), c.video->id))
+          c.fail(err);
+        else
+          c.res.status = 204;
+      });
+
+  // Gcore's direct upload: the parameters of a tus upload to this node.
+  // Uploading a source is uploads:write (as Flare's presigned URLs).
+  add("GET", R"(/streaming/videos/(\d+)/upload)", scopes::uploads_write,
+      nv::gcore_number, bk::none, "gcore.upload_params", [&n](call& c) {
+        auto& v = *c.video;
+        if (v.state != states::created || !v.import_url.empty()
+            || !v.upload.parts.empty()) {
+          c.fail(ec::conflict,
+                 "the video already has a source (or one is being imported)");
+          return;
+        }
+        // This node takes the upload (a tus upload stays on one node), at
+        // its public URL: Gcore's clients upload to
+        // "https://{hostname}/upload/", so the hostname is the public URL
+        // without its scheme (a path after the host included); `url` is
+        // the whole endpoint, for a node served over plain HTTP.
+        auto base = n.config().public_url;
+        auto scheme = base.find("://");
+        auto host = scheme == std::string::npos ? base : base.substr(scheme + 3);
+        c.reply(200,
+                {{"servers", json::array({{{"id", 1},
+                                           {"hostname", host},
+                                           {"url", base + "/upload/"},
+                                           {"role", "upload"},
+                                           {"active", true}}})},
+                 {"token", tus_token(n, v.id, c.who->key_hash, tus_token_ttl_s)},
+                 {"video", gcore_video(n, v, *c.who)}});
+      });
+
+  // Directories (Gcore's /streaming/directories) over the tenant's folders.
+
+  add("POST", R"(/streaming/directories)", scopes::folders_write, nv::none,
+      bk::json, "gcore.directory_create", [&n](call& c) {
+        auto name = c.json.value("name", json{});
+        if (!valid_directory_name(name)) {
+          c.fail(ec::invalid_argument,
+                 name.is_string() ? name_rule : "name is required", "name");
+          return;
+        }
+        auto view = view_folders(n, c.tenant(), false);
+        if (!view) {
+          c.fail(view.error());
+          return;
+        }
+        auto parent = parent_path(*view, c.json, "root");
+        if (!parent) {
+          c.fail(parent.error(), "parent_id");
+          return;
+        }
+        auto path = *parent + "/" + name.get<std::string>();
+        if (!valid_folder_path(path)) {
+          c.fail(ec::invalid_argument, "directories nest at most 8 deep",
+                 "parent_id");
+          return;
+        }
+        auto f = n.create_folder(c.tenant(), path);
+        if (!f) {
+          c.fail(code_of(f.error()) == ec::conflict
+                   ? make_error(ec::conflict,
+                                "a directory named "
+                                  + name.get<std::string>()
+                                  + " is there already")
+                   : f.error(),
+                 "name");
+          return;
+        }
+        view->folders.push_back(*f);
+        c.reply(200, directory_json(*view, *f));
+      });
+
+  add("GET", R"(/streaming/directories/tree)", scopes::folders_read, nv::none,
+      bk::none, "gcore.directory_tree", [&n](call& c) {
+        auto view = view_folders(n, c.tenant());
+        if (!view) {
+          c.fail(view.error());
+          return;
+        }
+        c.reply(200, {{"tree", descendants(*view, "root")}});
+      });
+
+  add("GET", R"(/streaming/directories/(\d+))", scopes::folders_read,
+      nv::none, bk::none, "gcore.directory_get", [&n](call& c) {
+        auto view = view_folders(n, c.tenant());
+        if (!view) {
+          c.fail(view.error());
+          return;
+        }
+        auto f = directory_arg(*view, c.arg(1));
+        if (!f) {
+          c.fail(f.error());
+          return;
+        }
+        // Its subdirectories, then its videos, in one list.
+        auto j = directory_json(*view, *f);
+        json items = json::array();
+        if (auto i = view->children.find(f->path); i != view->children.end())
+          for (auto& child : i->second)
+            if (auto* sub = view->by_path(child)) {
+              json item = directory_json(*view, *sub);
+              item["item_type"] = "Directory";
+              items.push_back(std::move(item));
+            }
+        if (auto i = view->videos.find(f->path); i != view->videos.end())
+          for (auto& v : i->second) {
+            json item = gcore_video(n, v, *c.who, false);
+            item["item_type"] = "Video";
+            items.push_back(std::move(item));
+          }
+        j["items"] = std::move(items);
+        c.reply(200, {{"directory", j}});
+      });
+
+  // A folder's id comes from its path: renaming or moving one would change
+  // its id, and reel cannot delete folders yet, so the old one would stay.
+  // An update that changes nothing answers the directory; one that would
+  // rename or move it is refused (409), saying what to do instead.
+  add("PATCH", R"(/streaming/directories/(\d+))", scopes::folders_write,
+      nv::none, bk::json, "gcore.directory_update", [&n](call& c) {
+        auto view = view_folders(n, c.tenant());
+        if (!view) {
+          c.fail(view.error());
+          return;
+        }
+        auto f = directory_arg(*view, c.arg(1));
+        if (!f) {
+          c.fail(f.error());
+          return;
+        }
+        auto name = name_of(f->path);
+        if (c.json.contains("name")) {
+          if (!valid_directory_name(c.json["name"])) {
+            c.fail(ec::invalid_argument, name_rule, "name");
+            return;
+          }
+          name = c.json["name"].get<std::string>();
+        }
+        auto parent = parent_path(*view, c.json, parent_of(f->path));
+        if (!parent) {
+          c.fail(parent.error(), "parent_id");
+          return;
+        }
+        if (*parent + "/" + name != f->path) {
+          c.fail(ec::conflict,
+                 "reel cannot rename or move a directory: its id comes from "
+                 "its path. Create the directory you want (POST "
+                 "/streaming/directories) and move the videos into it "
+                 "(PATCH /streaming/videos/{id} with directory_id)",
+                 c.json.contains("name") && name != name_of(f->path)
+                   ? "name"
+                   : "parent_id");
+          return;
+        }
+        c.reply(200, directory_json(*view, *f));
+      });
+
+  // reel has no folder delete yet (a node facade call and its replication
+  // are missing): an existing directory answers 405, saying so.
+  add("DELETE", R"(/streaming/directories/(\d+))", scopes::folders_write,
+      nv::none, bk::none, "gcore.directory_delete", [&n](call& c) {
+        auto view = view_folders(n, c.tenant(), false);
+        if (!view) {
+          c.fail(view.error());
+          return;
+        }
+        auto f = directory_arg(*view, c.arg(1));
+        if (!f) {
+          c.fail(f.error());
+          return;
+        }
+        c.res.set_header("Allow", "GET, PATCH");
+        c.reply(405, {{"error", "reel cannot delete directories yet: delete "
+                                "or move the videos in it instead"}});
+      });
 }
 
 } // namespace reel::http

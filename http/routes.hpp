@@ -23,8 +23,8 @@ void add_media(router& r, node& n);
 /// The api.video dialect: /auth, /videos, /upload, /upload-tokens.
 void add_apivideo_api(router& r, node& n);
 
-/// The Gcore Streaming dialect: /streaming/videos.
-void add_gcore_api(router& r, node& n);
+/// The Gcore Streaming dialect: /streaming/videos, /streaming/directories.
+void add_gcore_api(route_table& t, node& n);
 
 /// The Flare dialect: /api/video/..., /api/videos, presigned uploads.
 void add_flare_api(router& r, node& n);

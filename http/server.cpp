@@ -98,14 +98,14 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
   auto& table = impl_->table;
   add_native_api(table, n);
   add_uploads_api(table, n);
+  add_gcore_api(table, n);
+  add_tus(table, n);
   install(svr, n, table);
   router r{svr};
   add_media(r, n);
   add_apivideo_api(r, n);
-  add_gcore_api(r, n);
   add_flare_api(r, n);
   add_embed(r, n);
-  add_tus(r, n);
   // Every other path's OPTIONS (CORS preflights): registered after the
   // routes, so that a route may answer its own (tus on /upload/).
   svr.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) {

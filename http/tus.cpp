@@ -6,7 +6,10 @@
 // straight into the .bin at the upload's offset through one buffer; the
 // last byte hands the file to the node as the video's whole source, and
 // the .json stays behind (without the .bin) as a record that the upload
-// is complete, until it expires.
+// is complete, until it expires. The routes are the gate's
+// (http/gate.hpp), access::capability: the upload token in the creation's
+// Upload-Metadata is the credential, then the upload's random id (and the
+// key that gave the token must still exist for every PATCH).
 
 #include "http/tus.hpp"
 
@@ -14,7 +17,6 @@
 #include "ops/metrics.hpp"
 #include "ops/token.hpp"
 #include "ops/util.hpp"
-#include "storage/blob_store.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -109,6 +111,18 @@ caf::error io_error(const std::string& what) {
   return make_error(ec::storage_error, what + ": " + strerror(errno));
 }
 
+/// Makes a directory's entries (a rename into it) durable.
+caf::error fsync_dir(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return io_error("cannot open " + path + " to sync");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0)
+    return io_error("cannot sync " + path);
+  return {};
+}
+
 /// Writes all of [p, p + n) at `at`.
 bool pwrite_all(int fd, const char* p, size_t n, int64_t at) {
   while (n > 0) {
@@ -188,7 +202,7 @@ public:
       ::unlink(tmp.c_str());
       return err;
     }
-    return fsync_path(dir_);
+    return fsync_dir(dir_);
   }
 
   /// Registers a new upload: an empty .bin, then its .json.
@@ -901,7 +915,7 @@ std::string tus_token(node& n, const std::string& video_id,
                     now_ms() + ttl_s * 1000);
 }
 
-void add_tus(router& r, node& n) {
+void add_tus(route_table& t, node& n) {
   auto store = std::make_shared<upload_store>(n.config().data_dir + "/tus");
   if (auto err = store->init())
     log::error("tus.init_failed", {{"error", message_of(err)}});
@@ -910,33 +924,35 @@ void add_tus(router& r, node& n) {
   n.add_gc_step("tus", [store](int64_t before_ms) {
     return store->collect(before_ms);
   });
+  // Errors are {"error": "<why>"}, as Gcore's; each handler checks the
+  // credential its request carries and answers tus's own statuses (412,
+  // 415, 423, ...) itself.
+  auto add = [&](const char* method, std::string pattern, body_kind body,
+                 std::string name, route_handler h) {
+    t.add({method, std::move(pattern), dialect::gcore, access::capability, "",
+           names_video::none, body, std::move(name), std::move(h)});
+  };
   const std::string upload = R"(/upload/([A-Za-z0-9]{1,64}))";
-  r.options(R"(/upload/(?:[A-Za-z0-9]{1,64})?)", "tus.options",
-            [&n](const httplib::Request&, httplib::Response& res) {
-              tus_headers(res);
-              res.set_header("Tus-Version", tus_version);
-              res.set_header("Tus-Extension", tus_extensions);
-              res.set_header("Tus-Max-Size",
-                             std::to_string(n.config().max_upload_bytes));
-              res.status = 204;
-            });
-  r.post(R"(/upload/)", "tus.create",
-         [&n, store](const httplib::Request& req, httplib::Response& res) {
-           create(n, *store, req, res);
-         });
-  r.get(upload, "tus.head",
-        [&n, store](const httplib::Request& req, httplib::Response& res) {
-          head(n, *store, req, res);
-        });
-  r.patch(upload, "tus.patch",
-          [&n, store](const httplib::Request& req, httplib::Response& res,
-                      const httplib::ContentReader& reader) {
-            patch(n, *store, req, res, reader);
-          });
-  r.del(upload, "tus.delete",
-        [store](const httplib::Request& req, httplib::Response& res) {
-          terminate(*store, req, res);
-        });
+  add("OPTIONS", R"(/upload/(?:[A-Za-z0-9]{1,64})?)", body_kind::none,
+      "tus.options", [&n](call& c) {
+        tus_headers(c.res);
+        c.res.set_header("Tus-Version", tus_version);
+        c.res.set_header("Tus-Extension", tus_extensions);
+        c.res.set_header("Tus-Max-Size",
+                         std::to_string(n.config().max_upload_bytes));
+        c.res.status = 204;
+      });
+  // Creation: the token in Upload-Metadata. (No creation-with-upload: a
+  // body sent along is not read.)
+  add("POST", R"(/upload/)", body_kind::none, "tus.create",
+      [&n, store](call& c) { create(n, *store, c.req, c.res); });
+  // HEAD (httplib answers HEAD with the GET route, without the body).
+  add("GET", upload, body_kind::none, "tus.head",
+      [&n, store](call& c) { head(n, *store, c.req, c.res); });
+  add("PATCH", upload, body_kind::stream, "tus.patch",
+      [&n, store](call& c) { patch(n, *store, c.req, c.res, *c.reader); });
+  add("DELETE", upload, body_kind::none, "tus.delete",
+      [store](call& c) { terminate(*store, c.req, c.res); });
 }
 
 } // namespace reel::http

@@ -5,7 +5,7 @@
 // token for a created video, then sends the file with any tus client to
 // /upload/, with metadata naming the video and carrying the token.
 
-#include "http/common.hpp"
+#include "http/gate.hpp"
 
 #include <cstdint>
 #include <map>
@@ -28,8 +28,10 @@ std::string tus_token(node& n, const std::string& video_id,
 /// and may carry "video_id" (the video's integer id or UUID; it must be
 /// the token's), "filename" and anything else. Uploads live under
 /// <data_dir>/tus/ and survive restarts; the last byte makes the file the
-/// video's whole source. Sweeps expired uploads once now.
-void add_tus(router& r, node& n);
+/// video's whole source. Sweeps expired uploads once now. The routes are
+/// access::capability in the gate's table: the token, then the upload id,
+/// is what lets a request in.
+void add_tus(route_table& t, node& n);
 
 /// Parses an Upload-Metadata header: comma-separated "key base64value"
 /// pairs, or a bare "key" (its value is then ""); spaces around a pair are

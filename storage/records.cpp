@@ -165,12 +165,26 @@ caf::error add_part(upload_state& u, const std::string& mode, int64_t total,
 caf::error apply_patch(video_record& v, const nlohmann::json& patch) {
   if (!patch.is_object())
     return make_error(ec::invalid_argument, "the update must be an object");
+  // The folder moves the video (null: to "root"); the caller checks that
+  // the folder exists.
+  auto folder = v.folder;
+  if (auto f = patch.find("folder"); f != patch.end()) {
+    if (f->is_null())
+      folder = "root";
+    else if (f->is_string() && valid_folder_path(f->get<std::string>()))
+      folder = f->get<std::string>();
+    else
+      return make_error(ec::invalid_argument,
+                        "folder must be a folder path such as root/marketing");
+  }
   nlohmann::json j = v.info;
   j["title"] = v.title;
   for (auto& [key, value] : patch.items())
-    if (!j.contains(key))
+    if (key != "folder" && !j.contains(key))
       return make_error(ec::invalid_argument, key + " cannot be changed");
-  j.merge_patch(patch);
+  auto rest = patch;
+  rest.erase("folder");
+  j.merge_patch(rest);
   // Every field keeps its type (a null resets it).
   nlohmann::json defaults = video_info{};
   defaults["title"] = std::string{};
@@ -199,6 +213,7 @@ caf::error apply_patch(video_record& v, const nlohmann::json& patch) {
     auto info = j.get<video_info>();
     v.title = j["title"].get<std::string>();
     v.info = std::move(info);
+    v.folder = std::move(folder);
   } catch (const std::exception& e) {
     return make_error(ec::invalid_argument,
                       std::string{"invalid update: "} + e.what());

@@ -179,9 +179,11 @@ struct video_record {
 
 
 /// Applies a JSON merge patch to the client-settable fields of a video:
-/// "title" and those of video_info ("description", "public", "panoramic",
-/// "mp4_support", "tags", "metadata", "poster"). Fails with
-/// ec::invalid_argument (naming the field) for another key or a wrong type.
+/// "title", "folder" (a valid folder path, null for "root"; whether it
+/// exists is the caller's to check) and those of video_info
+/// ("description", "public", "panoramic", "mp4_support", "tags",
+/// "metadata", "poster"). Fails with ec::invalid_argument (naming the
+/// field) for another key or a wrong type.
 caf::error apply_patch(video_record& v, const nlohmann::json& patch);
 
 /// A page of a tenant's videos, newest first.

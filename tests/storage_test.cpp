@@ -253,6 +253,33 @@ BOOST_AUTO_TEST_CASE(patches_change_only_client_fields_with_their_types) {
   BOOST_TEST(!back.info.is_public);
 }
 
+BOOST_AUTO_TEST_CASE(a_patch_moves_a_video_to_another_folder) {
+  video_record v;
+  v.title = "clip";
+  v.folder = "root";
+  BOOST_REQUIRE(!apply_patch(
+    v, nlohmann::json::parse(R"({"folder":"root/ibc/2025","title":"moved"})")));
+  BOOST_TEST(v.folder == "root/ibc/2025");
+  BOOST_TEST(v.title == "moved");
+  video_record back;
+  BOOST_REQUIRE(!decode(encode(v), back));
+  BOOST_TEST(back.folder == "root/ibc/2025");
+  // Anything but a folder path is refused, and nothing changes.
+  for (auto text : {R"({"folder":"ibc"})", R"({"folder":"root/a b"})",
+                    R"({"folder":7})", R"({"folder":"root/"})",
+                    R"({"folder":"root/x","tags":"a"})"}) {
+    auto before = encode(v);
+    BOOST_TEST(code_of(apply_patch(v, nlohmann::json::parse(text)))
+               == ec::invalid_argument, text);
+    BOOST_TEST(encode(v) == before, text);
+  }
+  // A patch without it leaves it; null moves the video to the top.
+  BOOST_REQUIRE(!apply_patch(v, nlohmann::json::parse(R"({"title":"t"})")));
+  BOOST_TEST(v.folder == "root/ibc/2025");
+  BOOST_REQUIRE(!apply_patch(v, nlohmann::json::parse(R"({"folder":null})")));
+  BOOST_TEST(v.folder == "root");
+}
+
 namespace {
 
 at_rest_keys test_keys(const std::string& root) {

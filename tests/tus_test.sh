@@ -1,14 +1,37 @@
 #!/usr/bin/env bash
 # Starts a reeld and runs the tus tests against it: tus-js-client the way
-# Gcore's Streaming API uses it, plus raw requests (tests/tus/); then, with
-# curl, an upload that outlives a restart of reeld and an expired upload
-# swept at start. Usage: tus_test.sh BUILD_DIR
+# Gcore's Streaming API uses it, plus raw requests (tests/tus/), and, on a
+# second reeld serving HTTPS, Gcore's documented upload flow to
+# "https://{hostname}/upload/"; then, with curl, an upload that outlives a
+# restart of reeld and an expired upload swept at start.
+# Usage: tus_test.sh BUILD_DIR
 set -euo pipefail
 build=$1
 key=sk-tus-test
 max=$((48 << 20))
 source "$(dirname "$0")/lib.sh"
 start_reeld "$build" "$key" --max-upload-bytes "$max"
+
+# The HTTPS node (its own port, data and certificate): Gcore's clients
+# upload to https://{hostname}/upload/.
+tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+tls_base="https://127.0.0.1:$tls_port"
+tls_pid=
+trap '[ -n "$tls_pid" ] && kill "$tls_pid" 2>/dev/null && wait "$tls_pid" 2>/dev/null; cleanup' EXIT
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -days 2 \
+  -keyout "$work/tls-key.pem" -out "$work/tls-cert.pem" 2>/dev/null
+"$build/reeld" --listen "127.0.0.1:$tls_port" --data "$work/tls-data" \
+  --bootstrap-key "$key" --chunk-seconds 2 --segment-seconds 2 \
+  --tls-cert "$work/tls-cert.pem" --tls-key "$work/tls-key.pem" \
+  --player-dir "$root/node_modules/hls.js/dist" >"$work/reeld-tls.log" 2>&1 &
+tls_pid=$!
+for _ in $(seq 1 100); do
+  curl -sf --cacert "$work/tls-cert.pem" "$tls_base/healthz" >/dev/null && break
+  sleep 0.1
+done
+curl -sf --cacert "$work/tls-cert.pem" "$tls_base/healthz" >/dev/null ||
+  { echo "the HTTPS reeld did not start:"; cat "$work/reeld-tls.log"; exit 1; }
 
 # 6 s 640x360 with a tone (a few hundred KiB: several 256 KiB chunks).
 ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=25 \
@@ -18,11 +41,14 @@ ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=25 \
 cd "$root"
 status=0
 REEL_BASE="$base" REEL_KEY="$key" REEL_WORK="$work" REEL_MAX_UPLOAD="$max" \
-  timeout 120 node --test --test-concurrency=1 tests/tus/ || status=$?
+  REEL_TLS_BASE="$tls_base" NODE_EXTRA_CA_CERTS="$work/tls-cert.pem" \
+  timeout 180 node --test --test-concurrency=1 tests/tus/ || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- reeld log (last 60 lines)"; tail -60 "$work/reeld.log"
+  echo "--- HTTPS reeld log (last 30 lines)"; tail -30 "$work/reeld-tls.log"
   exit "$status"
 fi
+kill "$tls_pid"; wait "$tls_pid" 2>/dev/null || true; tls_pid=
 
 fail() { echo "FAIL: $*"; echo "--- reeld log (last 40 lines)"; tail -40 "$work/reeld.log"; exit 1; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }

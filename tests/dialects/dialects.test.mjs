@@ -10,6 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,18 +31,26 @@ void sha;
 let origin;
 let originUrl;
 const originSeen = [];
+// /files/held.mp4 (the same file) is answered only when the test releases
+// it, so that an import stays in progress meanwhile.
+const held = [];
+const serve = (res) => {
+  const body = fs.readFileSync(small);
+  res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': body.length });
+  res.end(body);
+};
+const releaseHeld = () => { for (const res of held.splice(0)) serve(res); };
 before(async () => {
   origin = http.createServer((req, res) => {
     originSeen.push(req.headers);
+    if (req.url === '/files/held.mp4') { held.push(res); return; }
     if (req.url !== '/files/ibc.mp4') { res.writeHead(404).end(); return; }
-    const body = fs.readFileSync(small);
-    res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': body.length });
-    res.end(body);
+    serve(res);
   });
   await new Promise((r) => origin.listen(0, '127.0.0.1', r));
   originUrl = `http://127.0.0.1:${origin.address().port}/files/ibc.mp4`;
 });
-after(() => origin.close());
+after(() => { releaseHeld(); origin.close(); });
 
 async function call(method, url, { headers = {}, body, raw } = {}) {
   const r = await fetch(url.startsWith('http') ? url : base + url, {
@@ -382,4 +391,170 @@ test('Flare: 20 creates of one s3Key at once make one video', async () => {
   for (const a of answers.filter((x) => x.status === 409)) assert.equal(a.json.success, false);
   const listed = (await flare('GET', '/api/videos', undefined, key2)).json.videos;
   assert.equal(listed.filter((v) => v.id === 'vid_race_1').length, 1);
+});
+
+// The Gcore tests below make videos of tenant "other" too: they come after
+// the tests that check that tenant sees nothing.
+
+test('Gcore: scopes: a videos:read key reads, and is refused (403) changes and uploads', async () => {
+  // A token of tenant default with videos:read only.
+  const reader = patRead;
+  const v = (await gcore('POST', '/streaming/videos', { video: { name: 'scoped' } })).json[0];
+  // Reads.
+  assert.equal((await gcore('GET', `/streaming/videos/${v.id}`, undefined, reader)).status, 200);
+  assert.ok((await gcore('GET', '/streaming/videos?search=scoped', undefined, reader)).json.some((x) => x.id === v.id));
+  assert.equal((await gcore('GET', `/streaming/videos/names?ids=${v.id}`, undefined, reader)).json.length, 1);
+  // Changes and uploads: 403, in Gcore's shape, naming the scope.
+  for (const [method, url, body, scope] of [
+    ['POST', '/streaming/videos', { video: { name: 'not made' } }, 'videos:write'],
+    ['PATCH', `/streaming/videos/${v.id}`, { name: 'not renamed' }, 'videos:write'],
+    ['DELETE', `/streaming/videos/${v.id}`, undefined, 'videos:write'],
+    ['GET', `/streaming/videos/${v.id}/upload`, undefined, 'uploads:write'],
+    ['POST', '/streaming/directories', { name: 'nope' }, 'folders:write'],
+    ['GET', '/streaming/directories/tree', undefined, 'folders:read'],
+  ]) {
+    const r = await gcore(method, url, body, reader);
+    assert.equal(r.status, 403, `${method} ${url}`);
+    assert.deepEqual(Object.keys(r.json), ['error'], `${method} ${url}`);
+    assert.match(r.json.error, new RegExp(scope), `${method} ${url}`);
+  }
+  const after = (await gcore('GET', `/streaming/videos/${v.id}`)).json;
+  assert.equal(after.name, 'scoped');
+  assert.equal((await gcore('GET', '/streaming/videos?search=not%20made')).json.length, 0);
+  // A token holding uploads:write may ask for the upload parameters.
+  const p = await gcore('GET', `/streaming/videos/${v.id}/upload`, undefined, pat);
+  assert.equal(p.status, 200);
+  assert.ok(p.json.token);
+});
+
+test('Gcore: client_id is the tenant\'s', async () => {
+  const id = (tenant) => parseInt(createHash('sha256').update(tenant).digest('hex').slice(0, 12), 16);
+  const mine = (await gcore('POST', '/streaming/videos', { video: { name: 'client a' } })).json[0];
+  const again = (await gcore('POST', '/streaming/videos', { video: { name: 'client b' } })).json[0];
+  const theirs = (await gcore('POST', '/streaming/videos', { video: { name: 'client c' } }, key2)).json[0];
+  assert.ok(Number.isSafeInteger(mine.client_id) && mine.client_id > 0);
+  assert.equal(mine.client_id, id('default'));
+  assert.equal(again.client_id, mine.client_id);
+  assert.equal(theirs.client_id, id('other'));
+  assert.notEqual(theirs.client_id, mine.client_id);
+  const listed = (await gcore('GET', '/streaming/videos?search=client')).json;
+  assert.ok(listed.length >= 2 && listed.every((x) => x.client_id === mine.client_id));
+  assert.equal((await gcore('GET', `/streaming/videos/${mine.id}/upload`)).json.video.client_id, mine.client_id);
+});
+
+test('Gcore: directories: create, get, tree, update, delete; directory_id moves a video', async () => {
+  const dirFields = ['id', 'name', 'parent_id', 'items_count', 'created_at', 'updated_at'];
+  const top = await gcore('POST', '/streaming/directories', { name: 'series' });
+  assert.equal(top.status, 200, top.text);
+  assert.deepEqual(Object.keys(top.json), dirFields);
+  assert.ok(Number.isSafeInteger(top.json.id));
+  assert.equal(top.json.name, 'series');
+  assert.equal(top.json.parent_id, null);
+  assert.equal(top.json.items_count, 0);
+  assert.match(top.json.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  const season = await gcore('POST', '/streaming/directories', { name: 'season-1', parent_id: top.json.id });
+  assert.equal(season.status, 200);
+  assert.equal(season.json.parent_id, top.json.id);
+  const sid = season.json.id;
+  // They are the tenant's folders: the same ids in the native API.
+  const folders = (await call('GET', '/v1/folders', { headers: { Authorization: `Bearer ${key}` } })).json.data;
+  assert.ok(folders.some((f) => f.path === 'root/series/season-1' && f.id === sid));
+  // Refused creates.
+  const twice = await gcore('POST', '/streaming/directories', { name: 'season-1', parent_id: top.json.id });
+  assert.equal(twice.status, 409);
+  assert.equal(typeof twice.json.error, 'string');
+  const spaced = await gcore('POST', '/streaming/directories', { name: 'New series. Season 1' });
+  assert.equal(spaced.status, 400);
+  assert.equal(spaced.json.field, 'name');
+  assert.equal((await gcore('POST', '/streaming/directories', {})).status, 400);
+  assert.equal((await gcore('POST', '/streaming/directories', { name: 'x', parent_id: 12345 })).status, 404);
+  // A video made in a directory, another moved there with PATCH.
+  const e1 = (await gcore('POST', '/streaming/videos', { video: { name: 'episode 1', directory_id: sid } })).json[0];
+  assert.equal(e1.directory_id, sid);
+  const e2 = (await gcore('POST', '/streaming/videos', { video: { name: 'episode 2' } })).json[0];
+  assert.equal(e2.directory_id, null);
+  let r = await gcore('PATCH', `/streaming/videos/${e2.id}`, { directory_id: sid, name: 'episode 2 moved' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.directory_id, sid);
+  assert.equal(r.json.name, 'episode 2 moved');
+  assert.equal((await native(e2.slug)).folder, 'root/series/season-1');
+  assert.equal((await gcore('GET', `/streaming/videos/${e2.id}`)).json.directory_id, sid);
+  // The tree.
+  const tree = await gcore('GET', '/streaming/directories/tree');
+  assert.equal(tree.status, 200);
+  const series = tree.json.tree.find((x) => x.id === top.json.id);
+  assert.deepEqual(Object.keys(series), [...dirFields, 'descendants']);
+  assert.equal(series.items_count, 1);
+  assert.equal(series.descendants.length, 1);
+  assert.equal(series.descendants[0].id, sid);
+  assert.equal(series.descendants[0].parent_id, top.json.id);
+  assert.equal(series.descendants[0].items_count, 2);
+  assert.deepEqual(series.descendants[0].descendants, []);
+  assert.ok(tree.json.tree.every((x) => x.parent_id === null));
+  // One directory with its items: subdirectories and videos.
+  const got = await gcore('GET', `/streaming/directories/${sid}`);
+  assert.equal(got.status, 200);
+  assert.equal(got.json.directory.id, sid);
+  assert.equal(got.json.directory.name, 'season-1');
+  assert.deepEqual(got.json.directory.items.map((x) => [x.item_type, x.id]).sort(),
+                   [['Video', e1.id], ['Video', e2.id]].sort());
+  const video = got.json.directory.items.find((x) => x.id === e1.id);
+  assert.equal(video.name, 'episode 1');
+  assert.equal(video.slug, e1.slug);
+  const parent = (await gcore('GET', `/streaming/directories/${top.json.id}`)).json.directory;
+  assert.deepEqual(parent.items.map((x) => [x.item_type, x.id, x.name]), [['Directory', sid, 'season-1']]);
+  // directory_id null moves it back to the top; an unknown one is 404.
+  r = await gcore('PATCH', `/streaming/videos/${e2.id}`, { directory_id: null });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.directory_id, null);
+  assert.equal((await native(e2.slug)).folder, 'root');
+  r = await gcore('PATCH', `/streaming/videos/${e2.id}`, { directory_id: 12345 });
+  assert.equal(r.status, 404);
+  assert.equal(r.json.field, 'directory_id');
+  assert.equal((await gcore('PATCH', `/streaming/videos/${e2.id}`, { directory_id: 'x' })).status, 400);
+  // A video being imported keeps its record to itself: it moves once it is
+  // processed (here: ready).
+  const busy = (await gcore('POST', '/streaming/videos', {
+    video: { name: 'held import', origin_url: originUrl.replace('ibc.mp4', 'held.mp4') } })).json[0];
+  await until(() => held.length > 0, 'the import to start', 30);
+  r = await gcore('PATCH', `/streaming/videos/${busy.id}`, { directory_id: sid, name: 'held renamed' });
+  assert.equal(r.status, 409);
+  assert.match(r.json.error, /being processed/);
+  assert.equal((await gcore('GET', `/streaming/videos/${busy.id}`)).json.name, 'held import', 'nothing changed');
+  releaseHeld();
+  const moved = await until(async () => {
+    const x = await gcore('PATCH', `/streaming/videos/${busy.id}`, { directory_id: sid });
+    return x.status === 200 && x.json;
+  }, 'the processed video to be movable', 120);
+  assert.equal(moved.status, 'ready');
+  assert.equal(moved.directory_id, sid);
+  // Updates: one that changes nothing answers the directory; a rename or a
+  // move is refused (a folder's id is its path's).
+  r = await gcore('PATCH', `/streaming/directories/${sid}`, { name: 'season-1', parent_id: top.json.id });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.id, sid);
+  assert.equal(r.json.items_count, 2); // episode 1 and the held import
+  r = await gcore('PATCH', `/streaming/directories/${sid}`, { name: 'season-one' });
+  assert.equal(r.status, 409);
+  assert.equal(r.json.field, 'name');
+  assert.match(r.json.error, /cannot rename or move/);
+  r = await gcore('PATCH', `/streaming/directories/${sid}`, { parent_id: null });
+  assert.equal(r.status, 409);
+  assert.equal(r.json.field, 'parent_id');
+  assert.equal((await gcore('PATCH', `/streaming/directories/${sid}`, { name: 'a b' })).status, 400);
+  assert.equal((await gcore('PATCH', '/streaming/directories/12345', { name: 'x' })).status, 404);
+  // Delete: reel cannot delete folders yet; an unknown one is 404.
+  r = await gcore('DELETE', `/streaming/directories/${sid}`);
+  assert.equal(r.status, 405);
+  assert.match(r.json.error, /cannot delete/);
+  assert.equal(r.headers.get('allow'), 'GET, PATCH');
+  assert.equal((await gcore('DELETE', '/streaming/directories/12345')).status, 404);
+  assert.equal((await gcore('GET', `/streaming/directories/${sid}`)).status, 200);
+  // Another tenant sees none of it.
+  assert.equal((await gcore('GET', `/streaming/directories/${sid}`, undefined, key2)).status, 404);
+  assert.equal((await gcore('PATCH', `/streaming/directories/${sid}`, {}, key2)).status, 404);
+  assert.ok(!(await gcore('GET', '/streaming/directories/tree', undefined, key2)).json.tree.some((x) => x.id === top.json.id));
+  assert.equal((await gcore('PATCH', `/streaming/videos/${e1.id}`, { directory_id: sid }, key2)).status, 404);
+  const theirs = (await gcore('POST', '/streaming/videos', { video: { name: 'theirs' } }, key2)).json[0];
+  assert.equal((await gcore('PATCH', `/streaming/videos/${theirs.id}`, { directory_id: sid }, key2)).status, 404);
 });

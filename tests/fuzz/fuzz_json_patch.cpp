@@ -1,9 +1,10 @@
 // A client's change to a video: the input is the JSON a dialect hands to
 // storage's apply_patch (parsed with nlohmann::json::parse, as the video
 // actors do). Checks that a refused patch changes nothing, that an
-// accepted one changes only the title and video_info, that applying it
-// again changes nothing more (merge patches are idempotent), and that the
-// result survives the store's encoding (encode, decode, encode again).
+// accepted one changes only the title, the folder and video_info, that
+// applying it again changes nothing more (merge patches are idempotent),
+// and that the result survives the store's encoding (encode, decode,
+// encode again).
 
 #include "tests/fuzz/fuzz.hpp"
 
@@ -52,8 +53,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto after = encode(v);
   auto only = sample();
   only.title = v.title;
+  only.folder = v.folder;
   only.info = v.info;
-  FUZZ_CHECK(encode(only) == after, "only the title and video_info change");
+  FUZZ_CHECK(encode(only) == after,
+             "only the title, the folder and video_info change");
+  FUZZ_CHECK(v.folder == sample().folder || valid_folder_path(v.folder),
+             "a folder patched in is a folder path");
   auto twice = v;
   FUZZ_CHECK(!apply_patch(twice, patch) && encode(twice) == after,
              "applying the same patch again changes nothing");

@@ -21,8 +21,8 @@ checked = 0
 
 
 def call(method, path, key=None, dialect="native", body=None, ctype=None,
-         raw_auth=None):
-    headers = {}
+         raw_auth=None, extra=None):
+    headers = dict(extra or {})
     if raw_auth is not None:
         headers["Authorization"] = raw_auth
     elif key is not None:
@@ -186,6 +186,21 @@ def body_for(r):
     return {} if r["method"] in ("POST", "PUT", "PATCH") else None
 
 
+def tus_request(r):
+    """A tus route (/upload/) answers 412 to a request without
+    Tus-Resumable, and HEAD through its GET route: it is asked the tus way
+    (method, body, content type, headers), so that what it refuses is the
+    missing credential."""
+    headers = {"Tus-Resumable": "1.0.0"}
+    if r["method"] == "POST":
+        return "POST", None, None, {**headers, "Upload-Length": "1"}
+    if r["method"] == "PATCH":
+        return ("PATCH", b"x", "application/offset+octet-stream",
+                {**headers, "Upload-Offset": "0"})
+    method = "HEAD" if r["method"] == "GET" else r["method"]
+    return method, None, None, headers
+
+
 # Destructive routes go last, each on a video of its own.
 ordered = sorted(routes, key=lambda r: r["method"] == "DELETE")
 for r in ordered:
@@ -205,7 +220,12 @@ for r in ordered:
         ok(status not in (401, 403), f"{where}: open route answered {status}")
         continue
     if r["access"] == "capability":
-        status, _ = call(r["method"], path, None, d, body)
+        if r["pattern"].startswith("/upload/"):
+            method, tus_body, ctype, extra = tus_request(r)
+            status, _ = call(method, path, None, d, tus_body, ctype,
+                             extra=extra)
+        else:
+            status, _ = call(r["method"], path, None, d, body)
         ok(status in (400, 401, 403, 404),
            f"{where}: without its token answered {status}")
         continue

@@ -6,6 +6,8 @@
 //   REEL_KEY         an API key of tenant "default"
 //   REEL_WORK        a directory holding clip.mp4 (a few seconds, > 1 MiB)
 //   REEL_MAX_UPLOAD  the node's --max-upload-bytes
+//   REEL_TLS_BASE    a second node, serving HTTPS with the same key (its
+//                    certificate trusted through NODE_EXTRA_CA_CERTS)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -25,6 +27,7 @@ const clipPath = path.join(work, 'clip.mp4');
 const clip = fs.readFileSync(clipPath);
 const clipSha = execFileSync('sha256sum', [clipPath]).toString().split(' ')[0];
 const chunkSize = 256 * 1024;
+const tlsBase = process.env.REEL_TLS_BASE;
 
 const gcore = { Authorization: `APIKey ${key}` };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -395,4 +398,59 @@ test('two uploads for one video: the one that ends second gets 409', async () =>
   assert.match((await late.json()).error, /already has a source/);
   assert.equal((await head(b)).status, 404); // nothing half-done is kept
   await untilSource(v.slug, clipSha);
+});
+
+test('Gcore\'s documented upload flow: POST the video, GET its upload parameters, tus to https://{hostname}/upload/', async () => {
+  // Against the HTTPS node, exactly as Gcore documents it (API reference,
+  // "Get TUS' session parameters"; G-Core/gcore-python,
+  // videos.get_parameters_for_direct_upload): the endpoint is
+  // "https://${data.servers[0].hostname}/upload/" and the metadata carry
+  // the video's name, the token, the video's id and its client_id.
+  const auth = { Authorization: `APIKey ${key}` };
+  const made = await fetch(`${tlsBase}/streaming/videos`, {
+    method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ video: { name: 'Documented flow' } }) });
+  assert.equal(made.status, 200);
+  const [video] = await made.json();
+  const r = await fetch(`${tlsBase}/streaming/videos/${video.id}/upload`, { headers: auth });
+  assert.equal(r.status, 200);
+  const data = await r.json();
+  assert.equal(data.servers[0].hostname, new URL(tlsBase).host);
+  assert.equal(data.servers[0].url, `${tlsBase}/upload/`);
+  assert.ok(Number.isSafeInteger(data.video.client_id));
+  const uploads = {};
+  await new Promise((resolve, reject) => {
+    uploads[data.video.id] = new tus.Upload(clip, {
+      endpoint: `https://${data.servers[0].hostname}/upload/`,
+      metadata: {
+        filename: data.video.name,
+        token: data.token,
+        video_id: data.video.id,
+        client_id: data.video.client_id,
+      },
+      onSuccess: resolve,
+      onError: reject,
+    });
+    uploads[data.video.id].start();
+  });
+  assert.ok(uploads[data.video.id].url.startsWith(`${tlsBase}/upload/`));
+  // The file is the video's source, and it plays.
+  let v;
+  for (let i = 0; i < 200; i++) {
+    v = await (await fetch(`${tlsBase}/v1/videos/${data.video.slug}`,
+                           { headers: { Authorization: `Bearer ${key}` } })).json();
+    assert.notEqual(v.state, 'failed', v.failure_reason);
+    if (v.state === 'ready') break;
+    await sleep(250);
+  }
+  assert.equal(v.state, 'ready');
+  assert.equal(v.source.sha256, clipSha);
+  const g = await (await fetch(`${tlsBase}/streaming/videos/${video.id}`, { headers: auth })).json();
+  assert.equal(g.status, 'ready');
+  assert.ok(g.hls_url.startsWith(`${tlsBase}/media/`));
+  // On the plain-HTTP node the same answer names its http:// endpoint in
+  // `url`, for clients that do not build it from the hostname.
+  const plain = await uploadParams(await newVideo('plain url'));
+  assert.equal(plain.servers[0].url, `${base}/upload/`);
+  assert.equal(plain.servers[0].hostname, new URL(base).host);
 });

@@ -98,10 +98,10 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
   auto& table = impl_->table;
   add_native_api(table, n);
   add_uploads_api(table, n);
+  add_apivideo_api(table, n);
   install(svr, n, table);
   router r{svr};
   add_media(r, n);
-  add_apivideo_api(r, n);
   add_gcore_api(r, n);
   add_flare_api(r, n);
   add_embed(r, n);

@@ -1,22 +1,27 @@
 // The api.video dialect (seed 002; authority: api.video's OpenAPI document
 // and its official clients): /auth, /videos, sources uploaded whole or in
-// chunks, status, thumbnails, upload tokens. docs/api.md has the mapping.
+// chunks, status, thumbnails, tags, upload tokens, webhooks. Every route is
+// declared once in the gate's table (http/gate.hpp) with the scope it
+// needs; docs/api.md has the mapping and the scopes.
 
+#include "http/gate.hpp"
 #include "http/range.hpp"
 #include "http/render.hpp"
 #include "http/routes.hpp"
 #include "http/upload_receiver.hpp"
 #include "ops/token.hpp"
 #include "ops/util.hpp"
-#include "storage/blob_store.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
+#include <map>
 #include <numeric>
+#include <set>
 
 namespace reel::http {
 
@@ -63,19 +68,22 @@ json atom_time(int64_t ms) {
 
 /// Authenticates api.video's ways: HTTP Basic with the API key as user
 /// name (what the official clients send), or a Bearer access token from
-/// /auth/api-key (or the key itself).
-std::optional<principal> av_auth(node& n, const httplib::Request& req,
+/// /auth/api-key (or the key itself). A refusal is answered here, in
+/// api.video's words for each. api.video has no admin: every key acts on
+/// its own tenant (the gate finds videos there only).
+caf::expected<principal> av_auth(node& n, const httplib::Request& req,
                                  httplib::Response& res) {
+  auto refused = make_error(ec::unauthorized, "refused");
   auto h = req.get_header_value("Authorization");
   if (h.empty()) {
     problem(res, 401, "authentication-missing-authorization-header",
             "The \"Authorization\" header is missing.");
-    return std::nullopt;
+    return refused;
   }
-  auto invalid_header = [&] {
+  auto invalid_header = [&]() -> caf::expected<principal> {
     problem(res, 401, "authentication-invalid-authorization-header-value",
             "The \"Authorization\" header value is invalid.");
-    return std::nullopt;
+    return refused;
   };
   caf::expected<principal> who{make_error(ec::unauthorized, "")};
   bool token = false;
@@ -101,19 +109,19 @@ std::optional<principal> av_auth(node& n, const httplib::Request& req,
   } else {
     return invalid_header();
   }
-  if (who)
-    return *who;
-  if (code_of(who.error()) != ec::unauthorized) {
-    render_error(d, who.error(), res);
-    return std::nullopt;
+  if (who) {
+    who->admin = false;
+    return who;
   }
+  if (code_of(who.error()) != ec::unauthorized)
+    return who.error(); // the gate answers it
   if (token)
     problem(res, 401, "authentication-invalid-access-token",
             "The access token is invalid or expired.", "", why);
   else
     problem(res, 401, "authentication-invalid-api-key",
             "The API key is invalid.");
-  return std::nullopt;
+  return refused;
 }
 
 /// A fresh pair of tokens for the key whose digest is `key_hash`.
@@ -129,15 +137,6 @@ json token_pair(node& n, const std::string& key_hash) {
           {"refresh_token", sign_token(n.signing_secret(), "rt",
                                        {key_hash, nonce},
                                        now + refresh_ttl_s * 1000)}};
-}
-
-/// The MP4 a "mp4" asset serves: the highest rung's download.
-const codec::rendition* best_mp4(const video_record& v) {
-  const codec::rendition* best = nullptr;
-  for (auto& r : v.renditions)
-    if (!r.mp4.empty() && (!best || r.height > best->height))
-      best = &r;
-  return best;
 }
 
 /// The video object as `who` is shown it: a private video's assets carry a
@@ -445,53 +444,6 @@ void receive_source(node& n, const principal& who, std::string id,
   reply_json(res, 201, av_video(n, *v, who));
 }
 
-/// The video `id` of the caller's tenant, or a 404 answered.
-std::optional<video_record> find_video(node& n, const principal& who,
-                                       const std::string& id,
-                                       httplib::Response& res) {
-  if (!is_uuid(id)) {
-    not_found(res);
-    return std::nullopt;
-  }
-  auto v = n.get_video(who.tenant, id);
-  if (!v) {
-    if (code_of(v.error()) == ec::not_found)
-      not_found(res);
-    else
-      render_error(d, v.error(), res);
-    return std::nullopt;
-  }
-  return std::move(*v);
-}
-
-/// A handler for /videos/{id}...: authenticates, finds the caller's video
-/// (answering 401 or 404 itself) and calls `h(who, video, req, res)`.
-template <class F>
-router::handler for_video(node& n, F h) {
-  return [&n, h](const httplib::Request& req, httplib::Response& res) {
-    auto who = av_auth(n, req, res);
-    if (!who)
-      return;
-    if (auto v = find_video(n, *who, req.matches[1], res))
-      h(*who, *v, req, res);
-  };
-}
-
-/// The same for a handler that streams the body: h(who, video, req, res,
-/// reader). The video is checked before the body is read: a wrong id
-/// costs the client no upload.
-template <class F>
-router::reader_handler for_video_upload(node& n, F h) {
-  return [&n, h](const httplib::Request& req, httplib::Response& res,
-                 const httplib::ContentReader& reader) {
-    auto who = av_auth(n, req, res);
-    if (!who)
-      return;
-    if (auto v = find_video(n, *who, req.matches[1], res))
-      h(*who, *v, req, res, reader);
-  };
-}
-
 /// Answers the video (with `status`) or the error that came instead.
 void reply_video(node& n, const principal& who, httplib::Response& res,
                  const caf::expected<video_record>& v, int status = 200) {
@@ -501,23 +453,74 @@ void reply_video(node& n, const principal& who, httplib::Response& res,
     render_error(d, v.error(), res);
 }
 
-/// A JSON body that is an object, or a 400 answered.
-std::optional<nlohmann::json> av_body(const httplib::Request& req,
-                                      httplib::Response& res) {
-  auto j = nlohmann::json::parse(req.body.empty() ? std::string{"{}"} : req.body,
-                                 nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+/// The gate's refusals as api.video words them: a missing video names its
+/// field (videoId), and a body that is not a JSON object is an invalid
+/// payload (a body over max_json_body keeps its 413).
+void av_refusal(step s, const caf::error& err, httplib::Response& res) {
+  auto code = code_of(err);
+  if (s == step::video && code == ec::not_found)
+    not_found(res);
+  else if (s == step::body && code == ec::too_large)
+    problem(res, 413, "invalid-payload", "The payload is invalid.", "",
+            message_of(err));
+  else if (s == step::body)
     problem(res, 400, "invalid-payload", "The payload is invalid.", "",
-            "the body must be a JSON object");
-    return std::nullopt;
+            message_of(err));
+  else
+    render_error(d, err, res);
+}
+
+/// Documented fields of a create or update payload that reel does not
+/// support, with why: refused, rather than dropped silently. A value that
+/// asks for nothing (null, false, "", an empty list) is what reel does
+/// anyway and is accepted.
+constexpr std::pair<const char*, const char*> unsupported_fields[] = {
+  {"playerId", "reel has no player themes: the player is /embed/{videoId}"},
+  {"watermark", "reel does not burn watermarks into videos"},
+  {"language", "reel makes no transcripts or captions"},
+  {"transcript", "reel makes no transcripts"},
+  {"transcriptSummary", "reel makes no summaries"},
+  {"transcriptSummaryAttributes", "reel makes no summaries"},
+};
+
+/// Refuses the unsupported fields `body` sets (400 invalid-attribute,
+/// `name` the first of them, `problems` each); false when it answered.
+bool supported_only(const json& body, httplib::Response& res) {
+  std::vector<std::pair<std::string, std::string>> refused;
+  for (auto [field, why] : unsupported_fields) {
+    auto x = body.find(field);
+    if (x == body.end() || x->is_null() || (x->is_boolean() && !x->get<bool>())
+        || (x->is_array() && x->empty())
+        || (x->is_string() && x->get_ref<const std::string&>().empty()))
+      continue;
+    refused.emplace_back(field, why);
   }
-  return j;
+  if (refused.empty())
+    return true;
+  auto type = std::string{"https://docs.api.video/reference/invalid-attribute"};
+  auto title = "This attribute is not supported.";
+  std::string detail;
+  json problems = json::array();
+  for (auto& [field, why] : refused) {
+    detail += (detail.empty() ? "" : "; ") + field + ": " + why;
+    problems.push_back({{"type", type}, {"title", title}, {"name", field}});
+  }
+  reply_json(res, 400, {{"type", type},
+                        {"title", title},
+                        {"name", refused.front().first},
+                        {"status", 400},
+                        {"detail", detail},
+                        {"problems", problems}});
+  return false;
 }
 
 /// Maps api.video's fields of a create or update payload to a reel patch
-/// (apply_patch); answers a 400 and returns nothing for a wrong type.
-std::optional<nlohmann::json> to_patch(const nlohmann::json& body,
+/// (apply_patch); answers a 400 and returns nothing for a wrong type or a
+/// field reel does not support.
+std::optional<nlohmann::json> to_patch(const json& body,
                                        httplib::Response& res) {
+  if (!supported_only(body, res))
+    return std::nullopt;
   nlohmann::json patch = nlohmann::json::object();
   auto wrong = [&](const std::string& name, const std::string& what) {
     problem(res, 400, "invalid-attribute",
@@ -638,538 +641,590 @@ bool contains_ci(const std::string& hay, const std::string& needle) {
   return it != hay.end();
 }
 
+/// `s` for a tag search: lower case, and the Latin letters of Latin-1 and
+/// Latin Extended-A without their accents (é -> e, Ł -> l, ß -> s);
+/// other characters unchanged.
+std::string fold(const std::string& s) {
+  // Base letters of U+00C0-U+00FF and U+0100-U+017F; '?' keeps the
+  // character (× and ÷).
+  static constexpr char latin1[] =
+    "aaaaaaaceeeeiiiidnooooo?ouuuuytsaaaaaaaceeeeiiiidnooooo?ouuuuyty";
+  static constexpr char extended_a[] =
+    "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiiijjkkkllllllllll"
+    "nnnnnnnnnoooooooorrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+  static_assert(sizeof(latin1) - 1 == 64 && sizeof(extended_a) - 1 == 128);
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(std::tolower(c)));
+      continue;
+    }
+    // Two-byte UTF-8 sequences of U+00C0-U+017F: C3 80-BF, C4 80-BF,
+    // C5 80-BF.
+    if (c >= 0xc3 && c <= 0xc5 && i + 1 < s.size()) {
+      auto c2 = static_cast<unsigned char>(s[i + 1]);
+      if ((c2 & 0xc0) == 0x80) {
+        unsigned cp = ((c & 0x1fu) << 6) | (c2 & 0x3fu);
+        char base = cp >= 0x100 ? extended_a[cp - 0x100]
+                    : cp >= 0xc0 ? latin1[cp - 0xc0]
+                                 : '?';
+        if (base != '?') {
+          out.push_back(base);
+          ++i;
+          continue;
+        }
+      }
+    }
+    out.push_back(static_cast<char>(c));
+  }
+  return out;
+}
+
 } // namespace
 
-void add_apivideo_api(router& r, node& n) {
-  r.post(R"(/auth/api-key)", "apivideo.auth",
-         [&n](const httplib::Request& req, httplib::Response& res) {
-           auto body = av_body(req, res);
-           if (!body)
-             return;
-           auto key = body->value("apiKey", nlohmann::json{});
-           auto who = key.is_string() ? n.authenticate(key.get<std::string>())
-                                      : caf::expected<principal>{
-                                        make_error(ec::unauthorized, "")};
-           if (!who) {
-             problem(res, 400, "authentication-invalid-user-credentials",
-                     "The user credentials were incorrect.");
-             return;
-           }
-           reply_json(res, 200,
-                      token_pair(n, sha256_hex(key.get<std::string>())));
-         });
+void add_apivideo_api(route_table& t, node& n) {
+  t.authenticate_with(d, av_auth);
+  t.refuse_with(d, av_refusal);
+  auto add = [&](const char* method, std::string pattern, access who,
+                 const char* scope, names_video video, body_kind body,
+                 std::string name, route_handler h) {
+    t.add({method, std::move(pattern), d, who, scope, video, body,
+           "apivideo." + std::move(name), std::move(h)});
+  };
+  using nv = names_video;
+  using bk = body_kind;
 
-  r.post(R"(/auth/refresh)", "apivideo.refresh",
-         [&n](const httplib::Request& req, httplib::Response& res) {
-           auto body = av_body(req, res);
-           if (!body)
-             return;
-           auto token = body->value("refreshToken", nlohmann::json{});
-           auto fields = token.is_string()
-                           ? verify_token(n.signing_secret(), "rt",
-                                          token.get<std::string>(), now_ms())
-                           : caf::expected<std::vector<std::string>>{
-                             make_error(ec::unauthorized, "")};
-           if (!fields || fields->empty()
-               || !n.key_principal(fields->front())) {
-             problem(res, 400, "authentication-invalid-user-credentials",
-                     "The user credentials were incorrect.", "refreshToken",
-                     "the refresh token is invalid, expired or its key revoked");
-             return;
-           }
-           reply_json(res, 200, token_pair(n, fields->front()));
-         });
-
-  r.post(R"(/videos)", "apivideo.create",
-         [&n](const httplib::Request& req, httplib::Response& res) {
-           auto who = av_auth(n, req, res);
-           if (!who)
-             return;
-           auto body = av_body(req, res);
-           if (!body)
-             return;
-           if (!body->contains("title") || !(*body)["title"].is_string()
-               || (*body)["title"].get<std::string>().empty()) {
-             problem(res, 400, "attribute-required",
-                     "This attribute is required.", "title");
-             return;
-           }
-           auto patch = to_patch(*body, res);
-           if (!patch)
-             return;
-           video_record draft;
-           draft.tenant = who->tenant;
-           draft.folder = "root";
-           if (auto err = apply_patch(draft, *patch)) {
-             render_error(d, err, res);
-             return;
-           }
-           if (body->contains("clip") && !(*body)["clip"].is_null()) {
-             auto& clip = (*body)["clip"];
-             auto tc = [&](const char* k) -> std::optional<double> {
-               if (!clip.is_object() || !clip.contains(k))
-                 return std::nullopt;
-               return clip[k].is_string()
-                        ? parse_timecode(clip[k].get<std::string>(), 0)
-                        : std::nullopt;
-             };
-             auto from = clip.is_object() && clip.contains("startTimecode")
-                           ? tc("startTimecode")
-                           : std::optional<double>{0.0};
-             auto to = clip.is_object() && clip.contains("endTimecode")
-                         ? tc("endTimecode")
-                         : std::optional<double>{0.0};
-             if (!clip.is_object() || !from || !to
-                 || (*to > 0 && *to <= *from)) {
-               problem(res, 400, "invalid-attribute",
-                       "This attribute must be a clip with startTimecode "
-                       "before endTimecode (HH:MM:SS[.mmm]).",
-                       "clip");
-               return;
-             }
-             draft.clip_start_s = *from;
-             draft.clip_duration_s = *to > 0 ? *to - *from : 0;
-           }
-           std::string copy_tmp;
-           if (body->contains("source") && !(*body)["source"].is_null()) {
-             auto& src = (*body)["source"];
-             auto s = src.is_string() ? src.get<std::string>() : std::string{};
-             if (s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0) {
-               if (s.size() > 4096) {
-                 problem(res, 400, "invalid-attribute",
-                         "This attribute must be a URL.", "source");
-                 return;
-               }
-               draft.import_url = s;
-               draft.filename = s.substr(s.find_last_of('/') + 1);
-             } else if (is_uuid(s)) {
-               auto tmp = n.copy_source(who->tenant, s);
-               if (!tmp) {
-                 if (code_of(tmp.error()) == ec::not_found)
-                   not_found(res, "source");
-                 else
-                   render_error(d, tmp.error(), res, "source");
-                 return;
-               }
-               copy_tmp = *tmp;
-               auto from = n.get_video(who->tenant, s);
-               if (from) {
-                 draft.source_bytes = from->source_bytes;
-                 draft.source_sha256 = from->source_sha256;
-                 draft.filename = from->filename;
-               }
-             } else {
-               problem(res, 400, "invalid-attribute",
-                       "This attribute must be an http(s) URL or the id of "
-                       "one of your videos.",
-                       "source");
-               return;
-             }
-           }
-           auto v = n.create_video(std::move(draft), copy_tmp);
-           if (!v) {
-             if (!copy_tmp.empty())
-               ::unlink(copy_tmp.c_str());
-             render_error(d, v.error(), res);
-             return;
-           }
-           reply_json(res, 201, av_video(n, *v, *who));
-         });
-
-  r.get(R"(/videos)", "apivideo.list",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = av_auth(n, req, res);
-          if (!who)
-            return;
-          auto pg = paging(req, res);
-          if (!pg)
-            return;
-          auto sort_by = req.has_param("sortBy") ? req.get_param_value("sortBy")
-                                                 : std::string{"createdAt"};
-          auto order = req.has_param("sortOrder")
-                         ? req.get_param_value("sortOrder")
-                         : std::string{"asc"};
-          if (sort_by != "title" && sort_by != "createdAt"
-              && sort_by != "publishedAt" && sort_by != "updatedAt") {
-            problem(res, 400, "invalid-query-parameter",
-                    "This parameter must be one of title, createdAt, "
-                    "publishedAt, updatedAt.",
-                    "sortBy");
-            return;
-          }
-          if (order != "asc" && order != "desc") {
-            problem(res, 400, "invalid-query-parameter",
-                    "This parameter must be asc or desc.", "sortOrder");
-            return;
-          }
-          auto all = n.list_videos(who->tenant, 0, INT32_MAX);
-          if (!all) {
-            render_error(d, all.error(), res);
-            return;
-          }
-          // Filters: title and description contain, every tag, every
-          // metadata pair.
-          auto title = req.get_param_value("title");
-          auto description = req.get_param_value("description");
-          std::vector<std::string> tags;
-          for (size_t i = 0; i < req.get_param_value_count("tags[]"); ++i)
-            tags.push_back(req.get_param_value("tags[]", i));
-          std::vector<meta_entry> meta;
-          for (auto& [k, val] : req.params)
-            if (k.size() > 10 && k.rfind("metadata[", 0) == 0 && k.back() == ']')
-              meta.push_back({k.substr(9, k.size() - 10), val});
-          std::vector<video_record> hits;
-          for (auto& v : all->videos) {
-            if (!title.empty() && !contains_ci(v.title, title))
-              continue;
-            if (!description.empty()
-                && !contains_ci(v.info.description, description))
-              continue;
-            bool ok = true;
-            for (auto& t : tags)
-              ok = ok && std::find(v.info.tags.begin(), v.info.tags.end(), t)
-                           != v.info.tags.end();
-            for (auto& m : meta)
-              ok = ok && std::any_of(v.info.metadata.begin(),
-                                     v.info.metadata.end(), [&](auto& e) {
-                                       return e.key == m.key && e.value == m.value;
-                                     });
-            if (ok)
-              hits.push_back(std::move(v));
-          }
-          auto key = [&](const video_record& v) {
-            return sort_by == "title"       ? v.title
-                   : sort_by == "updatedAt" ? std::to_string(1e15 + v.updated_ms)
-                                            : std::to_string(1e15 + v.created_ms);
-          };
-          std::stable_sort(hits.begin(), hits.end(), [&](auto& a, auto& b) {
-            return order == "asc" ? key(a) < key(b) : key(b) < key(a);
-          });
-          reply_page(res, "/videos", hits, *pg, [&](const video_record& v) {
-            return av_video(n, v, *who);
-          });
-        });
-
-  r.get(R"(/videos/([^/]+))", "apivideo.get",
-        for_video(n, [&n](const principal& who, const video_record& v,
-                          const httplib::Request&, httplib::Response& res) {
-          reply_json(res, 200, av_video(n, v, who));
-        }));
-
-  r.patch(R"(/videos/([^/]+))", "apivideo.update",
-          for_video(n, [&n](const principal& who, const video_record& v,
-                            const httplib::Request& req,
-                            httplib::Response& res) {
-            auto body = av_body(req, res);
-            if (!body)
-              return;
-            if (body->contains("title") && (*body)["title"].is_string()
-                && (*body)["title"].get<std::string>().empty()) {
-              problem(res, 400, "invalid-attribute",
-                      "This attribute must not be empty.", "title");
-              return;
-            }
-            if (auto patch = to_patch(*body, res))
-              reply_video(n, who, res,
-                          n.update_video(who.tenant, v.id, patch->dump()));
-          }));
-
-  r.del(R"(/videos/([^/]+))", "apivideo.delete",
-        for_video(n, [&n](const principal& who, const video_record& v,
-                          const httplib::Request&, httplib::Response& res) {
-          if (auto err = n.delete_video(who.tenant, v.id))
-            render_error(d, err, res);
+  // /auth/*: api.video documents them as not rate limited; they check the
+  // key (or refresh token) they are given themselves.
+  add("POST", R"(/auth/api-key)", access::open, "", nv::none, bk::json,
+      "auth", [&n](call& c) {
+        auto key = c.json.value("apiKey", json{});
+        auto who = key.is_string() ? n.authenticate(key.get<std::string>())
+                                   : caf::expected<principal>{
+                                     make_error(ec::unauthorized, "")};
+        if (!who) {
+          if (code_of(who.error()) == ec::unauthorized)
+            problem(c.res, 400, "authentication-invalid-user-credentials",
+                    "The user credentials were incorrect.");
           else
-            res.status = 204;
-        }));
+            c.fail(who.error());
+          return;
+        }
+        c.reply(200, token_pair(n, sha256_hex(key.get<std::string>())));
+      });
 
-  r.post(R"(/videos/([^/]+)/source)", "apivideo.source",
-         for_video_upload(n, [&n](const principal& who, const video_record& v,
-                           const httplib::Request& req, httplib::Response& res,
-                           const httplib::ContentReader& reader) {
-           if (v.state != states::created || !v.import_url.empty())
-             problem(res, 400, "video-source-already-uploaded",
-                     "The source of the video is already uploaded.", "file");
-           else
-             receive_source(n, who, v.id, req, res, reader);
-         }));
+  add("POST", R"(/auth/refresh)", access::open, "", nv::none, bk::json,
+      "refresh", [&n](call& c) {
+        auto token = c.json.value("refreshToken", json{});
+        auto fields = token.is_string()
+                        ? verify_token(n.signing_secret(), "rt",
+                                       token.get<std::string>(), now_ms())
+                        : caf::expected<std::vector<std::string>>{
+                          make_error(ec::unauthorized, "")};
+        if (!fields || fields->empty() || !n.key_principal(fields->front())) {
+          problem(c.res, 400, "authentication-invalid-user-credentials",
+                  "The user credentials were incorrect.", "refreshToken",
+                  "the refresh token is invalid, expired or its key revoked");
+          return;
+        }
+        c.reply(200, token_pair(n, fields->front()));
+      });
 
-  r.post(R"(/upload)", "apivideo.upload",
-         [&n](const httplib::Request& req, httplib::Response& res,
-              const httplib::ContentReader& reader) {
-           auto token = req.get_param_value("token");
-           if (token.empty()) {
-             problem(res, 401, "authentication-missing-upload-token",
-                     "The upload token is missing.", "token");
-             return;
-           }
-           auto t = n.upload_token(token);
-           if (!t) {
-             problem(res, 401, "authentication-invalid-upload-token",
-                     "The upload token is invalid or expired.", "token");
-             return;
-           }
-           // No key: a private video's assets get no playback token.
-           principal holder;
-           holder.tenant = t->tenant;
-           receive_source(n, holder, {}, req, res, reader);
-         });
-
-  r.get(R"(/videos/([^/]+)/status)", "apivideo.status",
-        for_video(n, [](const principal&, const video_record& v,
-                        const httplib::Request&, httplib::Response& res) {
-          reply_json(res, 200, av_status(v));
-        }));
-
-  r.post(R"(/videos/([^/]+)/thumbnail)", "apivideo.thumbnail_upload",
-         for_video_upload(n, [&n](const principal& who, const video_record& v,
-                           const httplib::Request& req, httplib::Response& res,
-                           const httplib::ContentReader& reader) {
-           auto up = receive_multipart(req, reader, n.blobs(), "",
-                                       max_thumbnail_bytes);
-           if (!up) {
-             if (code_of(up.error()) == ec::too_large)
-               problem(res, 400, "uploaded-file-too-large",
-                       "The uploaded file is too large.", "file",
-                       "thumbnails are at most 8 MiB");
-             else
-               render_error(d, up.error(), res, "file");
-             return;
-           }
-           tmp_guard tmp{up->has_file ? up->tmp_path : std::string{}};
-           if (!up->has_file || up->bytes == 0) {
-             problem(res, 400, "uploaded-file-no-file",
-                     "There is no uploaded file in the request.", "file");
-             return;
-           }
-           auto updated = n.set_poster(who.tenant, v.id, up->tmp_path);
-           if (!updated && code_of(updated.error()) == ec::invalid_argument)
-             problem(res, 400, "uploaded-file-extension-invalid",
-                     "Only JPEG and PNG images are supported.", "file");
-           else
-             reply_video(n, who, res, std::move(updated));
-         }));
-
-  r.patch(R"(/videos/([^/]+)/thumbnail)", "apivideo.thumbnail_pick",
-          for_video(n, [&n](const principal& who, const video_record& v,
-                            const httplib::Request& req,
-                            httplib::Response& res) {
-            auto body = av_body(req, res);
-            if (!body)
-              return;
-            auto tc = body->value("timecode", nlohmann::json{});
-            auto at = tc.is_string()
-                        ? parse_timecode(tc.get<std::string>(), v.source.fps)
-                        : std::nullopt;
-            if (!at) {
-              problem(res, 400, tc.is_null() ? "attribute-required"
-                                             : "invalid-attribute",
-                      tc.is_null() ? "This attribute is required."
-                                   : "This attribute must be a timecode "
-                                     "(HH:MM:SS.mmm).",
-                      "timecode");
+  add("POST", R"(/videos)", access::key, scopes::videos_write, nv::none,
+      bk::json, "create", [&n](call& c) {
+        auto& body = c.json;
+        if (!body.contains("title") || !body["title"].is_string()
+            || body["title"].get<std::string>().empty()) {
+          problem(c.res, 400, "attribute-required",
+                  "This attribute is required.", "title");
+          return;
+        }
+        auto patch = to_patch(body, c.res);
+        if (!patch)
+          return;
+        video_record draft;
+        draft.tenant = c.tenant();
+        draft.folder = "root";
+        if (auto err = apply_patch(draft, *patch)) {
+          c.fail(err);
+          return;
+        }
+        if (body.contains("clip") && !body["clip"].is_null()) {
+          auto& clip = body["clip"];
+          auto tc = [&](const char* k) -> std::optional<double> {
+            if (!clip.is_object() || !clip.contains(k))
+              return std::nullopt;
+            return clip[k].is_string()
+                     ? parse_timecode(clip[k].get<std::string>(), 0)
+                     : std::nullopt;
+          };
+          auto from = clip.is_object() && clip.contains("startTimecode")
+                        ? tc("startTimecode")
+                        : std::optional<double>{0.0};
+          auto to = clip.is_object() && clip.contains("endTimecode")
+                      ? tc("endTimecode")
+                      : std::optional<double>{0.0};
+          if (!clip.is_object() || !from || !to
+              || (*to > 0 && *to <= *from)) {
+            problem(c.res, 400, "invalid-attribute",
+                    "This attribute must be a clip with startTimecode "
+                    "before endTimecode (HH:MM:SS[.mmm]).",
+                    "clip");
+            return;
+          }
+          draft.clip_start_s = *from;
+          draft.clip_duration_s = *to > 0 ? *to - *from : 0;
+        }
+        std::string copy_tmp;
+        if (body.contains("source") && !body["source"].is_null()) {
+          auto& src = body["source"];
+          auto s = src.is_string() ? src.get<std::string>() : std::string{};
+          if (s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0) {
+            if (s.size() > 4096) {
+              problem(c.res, 400, "invalid-attribute",
+                      "This attribute must be a URL.", "source");
               return;
             }
-            if (!v.probed || v.state == states::failed) {
-              // No frames yet: the poster is taken there once there are.
-              nlohmann::json patch = {{"poster_at_s", *at}};
-              reply_video(n, who, res,
-                          n.update_video(who.tenant, v.id, patch.dump()));
+            draft.import_url = s;
+            draft.filename = s.substr(s.find_last_of('/') + 1);
+          } else if (is_uuid(s)) {
+            auto tmp = n.copy_source(c.tenant(), s);
+            if (!tmp) {
+              if (code_of(tmp.error()) == ec::not_found)
+                not_found(c.res, "source");
+              else
+                c.fail(tmp.error(), "source");
               return;
             }
-            // Past the end: the first frame, as api.video does.
-            auto frame = n.thumbnail(v.id, *at);
-            if (!frame && code_of(frame.error()) == ec::invalid_argument)
-              frame = n.thumbnail(v.id, 0);
-            if (!frame) {
-              render_error(d, frame.error(), res);
-              return;
+            copy_tmp = *tmp;
+            auto from = n.get_video(c.tenant(), s);
+            if (from) {
+              draft.source_bytes = from->source_bytes;
+              draft.source_sha256 = from->source_sha256;
+              draft.filename = from->filename;
             }
-            tmp_guard tmp{n.blobs().new_tmp_path()};
-            std::error_code err;
-            std::filesystem::copy_file(*frame, tmp.path, err);
-            if (err)
-              render_error(d, make_error(ec::storage_error,
-                                         "cannot copy the frame: "
-                                           + err.message()),
-                           res);
-            else
-              reply_video(n, who, res,
-                          n.set_poster(who.tenant, v.id, tmp.path));
-          }));
-
-  r.post(R"(/webhooks)", "apivideo.webhook_create",
-         [&n](const httplib::Request& req, httplib::Response& res) {
-           auto who = av_auth(n, req, res);
-           if (!who)
-             return;
-           auto body = av_body(req, res);
-           if (!body)
-             return;
-           for (auto field : {"events", "url"})
-             if (!body->contains(field)) {
-               problem(res, 400, "attribute-required",
-                       "This attribute is required.", field);
-               return;
-             }
-           auto& events = (*body)["events"];
-           auto& url = (*body)["url"];
-           if (!events.is_array()
-               || !std::all_of(events.begin(), events.end(),
-                               [](auto& e) { return e.is_string(); })) {
-             problem(res, 400, "invalid-attribute",
-                     "This attribute must be an array.", "events");
-             return;
-           }
-           if (!url.is_string()) {
-             problem(res, 400, "invalid-attribute",
-                     "This attribute must be a string.", "url");
-             return;
-           }
-           auto w = n.create_webhook(who->tenant, url.get<std::string>(),
-                                     events.get<std::vector<std::string>>(),
-                                     "apivideo");
-           if (!w) {
-             render_error(d, w.error(), res,
-                          message_of(w.error()).find("url") == 0 ? "url"
-                                                                 : "events");
-             return;
-           }
-           reply_json(res, 201, av_webhook(*w));
-         });
-
-  r.get(R"(/webhooks)", "apivideo.webhook_list",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = av_auth(n, req, res);
-          if (!who)
-            return;
-          auto pg = paging(req, res);
-          if (!pg)
-            return;
-          auto all = n.list_webhooks(who->tenant);
-          if (!all) {
-            render_error(d, all.error(), res);
+          } else {
+            problem(c.res, 400, "invalid-attribute",
+                    "This attribute must be an http(s) URL or the id of "
+                    "one of your videos.",
+                    "source");
             return;
           }
-          auto event = req.get_param_value("events");
-          std::vector<webhook_record> hits;
-          for (auto& w : *all)
-            if (w.format == "apivideo"
-                && (event.empty()
-                    || std::find(w.events.begin(), w.events.end(), event)
-                         != w.events.end()))
-              hits.push_back(w);
-          reply_page(res, "/webhooks", hits, *pg, av_webhook);
-        });
+        }
+        auto v = n.create_video(std::move(draft), copy_tmp);
+        if (!v) {
+          if (!copy_tmp.empty())
+            ::unlink(copy_tmp.c_str());
+          c.fail(v.error());
+          return;
+        }
+        c.reply(201, av_video(n, *v, *c.who));
+      });
 
-  r.get(R"(/webhooks/([^/]+))", "apivideo.webhook_get",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = av_auth(n, req, res);
-          if (!who)
-            return;
-          auto all = n.list_webhooks(who->tenant);
-          if (!all) {
-            render_error(d, all.error(), res);
+  add("GET", R"(/videos)", access::key, scopes::videos_read, nv::none,
+      bk::none, "list", [&n](call& c) {
+        auto& req = c.req;
+        auto pg = paging(req, c.res);
+        if (!pg)
+          return;
+        auto sort_by = req.has_param("sortBy") ? req.get_param_value("sortBy")
+                                               : std::string{"createdAt"};
+        auto order = req.has_param("sortOrder")
+                       ? req.get_param_value("sortOrder")
+                       : std::string{"asc"};
+        if (sort_by != "title" && sort_by != "createdAt"
+            && sort_by != "publishedAt" && sort_by != "updatedAt") {
+          problem(c.res, 400, "invalid-query-parameter",
+                  "This parameter must be one of title, createdAt, "
+                  "publishedAt, updatedAt.",
+                  "sortBy");
+          return;
+        }
+        if (order != "asc" && order != "desc") {
+          problem(c.res, 400, "invalid-query-parameter",
+                  "This parameter must be asc or desc.", "sortOrder");
+          return;
+        }
+        auto all = n.list_videos(c.tenant(), 0, INT32_MAX);
+        if (!all) {
+          c.fail(all.error());
+          return;
+        }
+        // Filters: title and description contain, every tag, every
+        // metadata pair.
+        auto title = req.get_param_value("title");
+        auto description = req.get_param_value("description");
+        std::vector<std::string> tags;
+        for (size_t i = 0; i < req.get_param_value_count("tags[]"); ++i)
+          tags.push_back(req.get_param_value("tags[]", i));
+        std::vector<meta_entry> meta;
+        for (auto& [k, val] : req.params)
+          if (k.size() > 10 && k.rfind("metadata[", 0) == 0 && k.back() == ']')
+            meta.push_back({k.substr(9, k.size() - 10), val});
+        std::vector<video_record> hits;
+        for (auto& v : all->videos) {
+          if (!title.empty() && !contains_ci(v.title, title))
+            continue;
+          if (!description.empty()
+              && !contains_ci(v.info.description, description))
+            continue;
+          bool ok = true;
+          for (auto& t : tags)
+            ok = ok && std::find(v.info.tags.begin(), v.info.tags.end(), t)
+                         != v.info.tags.end();
+          for (auto& m : meta)
+            ok = ok && std::any_of(v.info.metadata.begin(),
+                                   v.info.metadata.end(), [&](auto& e) {
+                                     return e.key == m.key && e.value == m.value;
+                                   });
+          if (ok)
+            hits.push_back(std::move(v));
+        }
+        auto key = [&](const video_record& v) {
+          return sort_by == "title"       ? v.title
+                 : sort_by == "updatedAt" ? std::to_string(1e15 + v.updated_ms)
+                                          : std::to_string(1e15 + v.created_ms);
+        };
+        std::stable_sort(hits.begin(), hits.end(), [&](auto& a, auto& b) {
+          return order == "asc" ? key(a) < key(b) : key(b) < key(a);
+        });
+        reply_page(c.res, "/videos", hits, *pg, [&](const video_record& v) {
+          return av_video(n, v, *c.who);
+        });
+      });
+
+  add("GET", R"(/videos/([^/]+))", access::key, scopes::videos_read, nv::uuid,
+      bk::none, "get",
+      [&n](call& c) { c.reply(200, av_video(n, *c.video, *c.who)); });
+
+  add("PATCH", R"(/videos/([^/]+))", access::key, scopes::videos_write,
+      nv::uuid, bk::json, "update", [&n](call& c) {
+        auto& body = c.json;
+        if (body.contains("title") && body["title"].is_string()
+            && body["title"].get<std::string>().empty()) {
+          problem(c.res, 400, "invalid-attribute",
+                  "This attribute must not be empty.", "title");
+          return;
+        }
+        if (auto patch = to_patch(body, c.res))
+          reply_video(n, *c.who, c.res,
+                      n.update_video(c.tenant(), c.video->id, patch->dump()));
+      });
+
+  add("DELETE", R"(/videos/([^/]+))", access::key, scopes::videos_write,
+      nv::uuid, bk::none, "delete", [&n](call& c) {
+        if (auto err = n.delete_video(c.tenant(), c.video->id))
+          c.fail(err);
+        else
+          c.res.status = 204;
+      });
+
+  // The video is checked before the body is read: a wrong id costs the
+  // client no upload.
+  add("POST", R"(/videos/([^/]+)/source)", access::key, scopes::uploads_write,
+      nv::uuid, bk::stream, "source", [&n](call& c) {
+        auto& v = *c.video;
+        if (v.state != states::created || !v.import_url.empty())
+          problem(c.res, 400, "video-source-already-uploaded",
+                  "The source of the video is already uploaded.", "file");
+        else
+          receive_source(n, *c.who, v.id, c.req, c.res, *c.reader);
+      });
+
+  // The upload token in the query is the credential.
+  add("POST", R"(/upload)", access::capability, "", nv::none, bk::stream,
+      "upload", [&n](call& c) {
+        auto token = c.req.get_param_value("token");
+        if (token.empty()) {
+          problem(c.res, 401, "authentication-missing-upload-token",
+                  "The upload token is missing.", "token");
+          return;
+        }
+        auto t = n.upload_token(token);
+        if (!t) {
+          problem(c.res, 401, "authentication-invalid-upload-token",
+                  "The upload token is invalid or expired.", "token");
+          return;
+        }
+        // No key: a private video's assets get no playback token.
+        principal holder;
+        holder.tenant = t->tenant;
+        receive_source(n, holder, {}, c.req, c.res, *c.reader);
+      });
+
+  add("GET", R"(/videos/([^/]+)/status)", access::key, scopes::videos_read,
+      nv::uuid, bk::none, "status",
+      [](call& c) { c.reply(200, av_status(*c.video)); });
+
+  add("POST", R"(/videos/([^/]+)/thumbnail)", access::key,
+      scopes::videos_write, nv::uuid, bk::stream, "thumbnail_upload",
+      [&n](call& c) {
+        auto up = receive_multipart(c.req, *c.reader, n.blobs(), "",
+                                    max_thumbnail_bytes);
+        if (!up) {
+          if (code_of(up.error()) == ec::too_large)
+            problem(c.res, 400, "uploaded-file-too-large",
+                    "The uploaded file is too large.", "file",
+                    "thumbnails are at most 8 MiB");
+          else
+            c.fail(up.error(), "file");
+          return;
+        }
+        tmp_guard tmp{up->has_file ? up->tmp_path : std::string{}};
+        if (!up->has_file || up->bytes == 0) {
+          problem(c.res, 400, "uploaded-file-no-file",
+                  "There is no uploaded file in the request.", "file");
+          return;
+        }
+        auto updated = n.set_poster(c.tenant(), c.video->id, up->tmp_path);
+        if (!updated && code_of(updated.error()) == ec::invalid_argument)
+          problem(c.res, 400, "uploaded-file-extension-invalid",
+                  "Only JPEG and PNG images are supported.", "file");
+        else
+          reply_video(n, *c.who, c.res, std::move(updated));
+      });
+
+  add("PATCH", R"(/videos/([^/]+)/thumbnail)", access::key,
+      scopes::videos_write, nv::uuid, bk::json, "thumbnail_pick",
+      [&n](call& c) {
+        auto& v = *c.video;
+        auto tc = c.json.value("timecode", json{});
+        auto at = tc.is_string()
+                    ? parse_timecode(tc.get<std::string>(), v.source.fps)
+                    : std::nullopt;
+        if (!at) {
+          problem(c.res, 400, tc.is_null() ? "attribute-required"
+                                           : "invalid-attribute",
+                  tc.is_null() ? "This attribute is required."
+                               : "This attribute must be a timecode "
+                                 "(HH:MM:SS.mmm).",
+                  "timecode");
+          return;
+        }
+        if (!v.probed || v.state == states::failed) {
+          // No frames yet: the poster is taken there once there are.
+          nlohmann::json patch = {{"poster_at_s", *at}};
+          reply_video(n, *c.who, c.res,
+                      n.update_video(c.tenant(), v.id, patch.dump()));
+          return;
+        }
+        // Past the end: the first frame, as api.video does.
+        auto frame = n.thumbnail(v.id, *at);
+        if (!frame && code_of(frame.error()) == ec::invalid_argument)
+          frame = n.thumbnail(v.id, 0);
+        if (!frame) {
+          c.fail(frame.error());
+          return;
+        }
+        tmp_guard tmp{n.blobs().new_tmp_path()};
+        std::error_code err;
+        std::filesystem::copy_file(*frame, tmp.path, err);
+        if (err)
+          c.fail(ec::storage_error, "cannot copy the frame: " + err.message());
+        else
+          reply_video(n, *c.who, c.res,
+                      n.set_poster(c.tenant(), v.id, tmp.path));
+      });
+
+  // The tags the tenant's videos carry, with how many videos carry each.
+  add("GET", R"(/tags)", access::key, scopes::videos_read, nv::none, bk::none,
+      "tags", [&n](call& c) {
+        auto& req = c.req;
+        auto pg = paging(req, c.res);
+        if (!pg)
+          return;
+        auto sort_by = req.has_param("sortBy") ? req.get_param_value("sortBy")
+                                               : std::string{"value"};
+        auto order = req.has_param("sortOrder")
+                       ? req.get_param_value("sortOrder")
+                       : std::string{"asc"};
+        if (sort_by != "value" && sort_by != "videoCount") {
+          problem(c.res, 400, "invalid-query-parameter",
+                  "This parameter must be one of value, videoCount.",
+                  "sortBy");
+          return;
+        }
+        if (order != "asc" && order != "desc") {
+          problem(c.res, 400, "invalid-query-parameter",
+                  "This parameter must be asc or desc.", "sortOrder");
+          return;
+        }
+        auto all = n.list_videos(c.tenant(), 0, INT32_MAX);
+        if (!all) {
+          c.fail(all.error());
+          return;
+        }
+        auto wanted = fold(req.get_param_value("value"));
+        std::map<std::string, int64_t> counts;
+        for (auto& v : all->videos) {
+          // A tag a video carries twice counts that video once.
+          std::set<std::string> seen(v.info.tags.begin(), v.info.tags.end());
+          for (auto& tag : seen)
+            if (wanted.empty() || fold(tag).find(wanted) != std::string::npos)
+              ++counts[tag];
+        }
+        using tag_count = std::pair<std::string, int64_t>;
+        std::vector<tag_count> tags(counts.begin(), counts.end());
+        bool desc = order == "desc";
+        std::stable_sort(tags.begin(), tags.end(),
+                         [&](const tag_count& a, const tag_count& b) {
+                           if (sort_by == "videoCount" && a.second != b.second)
+                             return desc ? a.second > b.second
+                                         : a.second < b.second;
+                           return desc ? a.first > b.first : a.first < b.first;
+                         });
+        reply_page(c.res, "/tags", tags, *pg, [](const tag_count& x) {
+          return json{{"value", x.first}, {"videoCount", x.second}};
+        });
+      });
+
+  add("POST", R"(/webhooks)", access::key, scopes::webhooks_write, nv::none,
+      bk::json, "webhook_create", [&n](call& c) {
+        auto& body = c.json;
+        for (auto field : {"events", "url"})
+          if (!body.contains(field)) {
+            problem(c.res, 400, "attribute-required",
+                    "This attribute is required.", field);
             return;
           }
-          for (auto& w : *all)
-            if (w.id == req.matches[1] && w.format == "apivideo") {
-              reply_json(res, 200, av_webhook(w));
-              return;
-            }
-          not_found(res, "webhookId");
-        });
+        auto& events = body["events"];
+        auto& url = body["url"];
+        if (!events.is_array()
+            || !std::all_of(events.begin(), events.end(),
+                            [](auto& e) { return e.is_string(); })) {
+          problem(c.res, 400, "invalid-attribute",
+                  "This attribute must be an array.", "events");
+          return;
+        }
+        if (!url.is_string()) {
+          problem(c.res, 400, "invalid-attribute",
+                  "This attribute must be a string.", "url");
+          return;
+        }
+        auto w = n.create_webhook(c.tenant(), url.get<std::string>(),
+                                  events.get<std::vector<std::string>>(),
+                                  "apivideo");
+        if (!w) {
+          c.fail(w.error(), message_of(w.error()).find("url") == 0 ? "url"
+                                                                   : "events");
+          return;
+        }
+        c.reply(201, av_webhook(*w));
+      });
 
-  r.del(R"(/webhooks/([^/]+))", "apivideo.webhook_delete",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = av_auth(n, req, res);
-          if (!who)
-            return;
-          if (auto err = n.delete_webhook(who->tenant, req.matches[1])) {
-            if (code_of(err) == ec::not_found)
-              not_found(res, "webhookId");
-            else
-              render_error(d, err, res);
+  add("GET", R"(/webhooks)", access::key, scopes::webhooks_read, nv::none,
+      bk::none, "webhook_list", [&n](call& c) {
+        auto pg = paging(c.req, c.res);
+        if (!pg)
+          return;
+        auto all = n.list_webhooks(c.tenant());
+        if (!all) {
+          c.fail(all.error());
+          return;
+        }
+        auto event = c.req.get_param_value("events");
+        std::vector<webhook_record> hits;
+        for (auto& w : *all)
+          if (w.format == "apivideo"
+              && (event.empty()
+                  || std::find(w.events.begin(), w.events.end(), event)
+                       != w.events.end()))
+            hits.push_back(w);
+        reply_page(c.res, "/webhooks", hits, *pg, av_webhook);
+      });
+
+  add("GET", R"(/webhooks/([^/]+))", access::key, scopes::webhooks_read,
+      nv::none, bk::none, "webhook_get", [&n](call& c) {
+        auto all = n.list_webhooks(c.tenant());
+        if (!all) {
+          c.fail(all.error());
+          return;
+        }
+        for (auto& w : *all)
+          if (w.id == c.arg(1) && w.format == "apivideo") {
+            c.reply(200, av_webhook(w));
             return;
           }
-          res.status = 204;
-        });
+        not_found(c.res, "webhookId");
+      });
 
-  r.post(R"(/upload-tokens)", "apivideo.token_create",
-         [&n](const httplib::Request& req, httplib::Response& res) {
-           auto who = av_auth(n, req, res);
-           if (!who)
-             return;
-           auto body = av_body(req, res);
-           if (!body)
-             return;
-           auto ttl = body->value("ttl", nlohmann::json(0));
-           if (!ttl.is_number_integer() || ttl.get<int64_t>() < 0
-               || ttl.get<int64_t>() > 2147483647) {
-             problem(res, 400, "invalid-attribute",
-                     "This attribute must be an integer between 0 and "
-                     "2147483647.",
-                     "ttl");
-             return;
-           }
-           auto t = n.create_upload_token(who->tenant, ttl.get<int64_t>());
-           if (!t) {
-             render_error(d, t.error(), res);
-             return;
-           }
-           reply_json(res, 200, av_upload_token(*t));
-         });
+  add("DELETE", R"(/webhooks/([^/]+))", access::key, scopes::webhooks_write,
+      nv::none, bk::none, "webhook_delete", [&n](call& c) {
+        if (auto err = n.delete_webhook(c.tenant(), c.arg(1))) {
+          if (code_of(err) == ec::not_found)
+            not_found(c.res, "webhookId");
+          else
+            c.fail(err);
+          return;
+        }
+        c.res.status = 204;
+      });
 
-  r.get(R"(/upload-tokens)", "apivideo.token_list",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = av_auth(n, req, res);
-          if (!who)
-            return;
-          auto pg = paging(req, res);
-          if (!pg)
-            return;
-          auto all = n.list_upload_tokens(who->tenant);
-          if (!all) {
-            render_error(d, all.error(), res);
-            return;
-          }
-          auto by = req.get_param_value("sortBy");
-          bool desc = req.get_param_value("sortOrder") == "desc";
-          std::stable_sort(all->begin(), all->end(), [&](auto& a, auto& b) {
-            auto ka = by == "ttl" ? a.ttl_s : a.created_ms;
-            auto kb = by == "ttl" ? b.ttl_s : b.created_ms;
-            return desc ? kb < ka : ka < kb;
-          });
-          reply_page(res, "/upload-tokens", *all, *pg, av_upload_token);
-        });
+  // Upload tokens grant uploads: making, listing (they are shown whole),
+  // reading and deleting them all need uploads:write.
+  add("POST", R"(/upload-tokens)", access::key, scopes::uploads_write,
+      nv::none, bk::json, "token_create", [&n](call& c) {
+        auto ttl = c.json.value("ttl", json(0));
+        if (!ttl.is_number_integer() || ttl.get<int64_t>() < 0
+            || ttl.get<int64_t>() > 2147483647) {
+          problem(c.res, 400, "invalid-attribute",
+                  "This attribute must be an integer between 0 and "
+                  "2147483647.",
+                  "ttl");
+          return;
+        }
+        auto tok = n.create_upload_token(c.tenant(), ttl.get<int64_t>());
+        if (!tok) {
+          c.fail(tok.error());
+          return;
+        }
+        c.reply(200, av_upload_token(*tok));
+      });
 
-  r.get(R"(/upload-tokens/([^/]+))", "apivideo.token_get",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = av_auth(n, req, res);
-          if (!who)
-            return;
-          auto t = n.upload_token(req.matches[1]);
-          if (!t || t->tenant != who->tenant) {
-            not_found(res, "uploadToken");
-            return;
-          }
-          reply_json(res, 200, av_upload_token(*t));
+  add("GET", R"(/upload-tokens)", access::key, scopes::uploads_write,
+      nv::none, bk::none, "token_list", [&n](call& c) {
+        auto pg = paging(c.req, c.res);
+        if (!pg)
+          return;
+        auto all = n.list_upload_tokens(c.tenant());
+        if (!all) {
+          c.fail(all.error());
+          return;
+        }
+        auto by = c.req.get_param_value("sortBy");
+        bool desc = c.req.get_param_value("sortOrder") == "desc";
+        std::stable_sort(all->begin(), all->end(), [&](auto& a, auto& b) {
+          auto ka = by == "ttl" ? a.ttl_s : a.created_ms;
+          auto kb = by == "ttl" ? b.ttl_s : b.created_ms;
+          return desc ? kb < ka : ka < kb;
         });
+        reply_page(c.res, "/upload-tokens", *all, *pg, av_upload_token);
+      });
 
-  r.del(R"(/upload-tokens/([^/]+))", "apivideo.token_delete",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = av_auth(n, req, res);
-          if (!who)
-            return;
-          if (auto err = n.delete_upload_token(who->tenant, req.matches[1])) {
-            if (code_of(err) == ec::not_found)
-              not_found(res, "uploadToken");
-            else
-              render_error(d, err, res);
-            return;
-          }
-          res.status = 204;
-        });
+  add("GET", R"(/upload-tokens/([^/]+))", access::key, scopes::uploads_write,
+      nv::none, bk::none, "token_get", [&n](call& c) {
+        auto tok = n.upload_token(c.arg(1));
+        if (!tok || tok->tenant != c.tenant()) {
+          not_found(c.res, "uploadToken");
+          return;
+        }
+        c.reply(200, av_upload_token(*tok));
+      });
+
+  add("DELETE", R"(/upload-tokens/([^/]+))", access::key,
+      scopes::uploads_write, nv::none, bk::none, "token_delete",
+      [&n](call& c) {
+        if (auto err = n.delete_upload_token(c.tenant(), c.arg(1))) {
+          if (code_of(err) == ec::not_found)
+            not_found(c.res, "uploadToken");
+          else
+            c.fail(err);
+          return;
+        }
+        c.res.status = 204;
+      });
 }
 
 } // namespace reel::http

@@ -226,6 +226,13 @@ void pass(node& n, const route_table& table, const route& r,
       read = true;
       return reader(std::move(header), std::move(receiver));
     }};
+  // The gate's own refusals, in the dialect's words.
+  auto refuse = [&](step s, const caf::error& err) {
+    if (auto* f = table.refusal_of(r.d))
+      (*f)(s, err, res);
+    else
+      c.fail(err);
+  };
   auto run = [&] {
     // 1. Who is calling.
     if (r.who == access::key || r.who == access::admin) {
@@ -233,7 +240,7 @@ void pass(node& n, const route_table& table, const route& r,
       auto who = (*auth)(n, req, res);
       if (!who) {
         if (res.body.empty())
-          c.fail(who.error());
+          refuse(step::authenticate, who.error());
         return;
       }
       c.who = std::move(*who);
@@ -244,20 +251,22 @@ void pass(node& n, const route_table& table, const route& r,
         set_rate_headers(res, v);
         if (!v.allowed) {
           res.set_header("Retry-After", std::to_string(v.retry_after_s));
-          c.fail(ec::rate_limited, "too many requests: this key may make "
-                                     + std::to_string(limit)
-                                     + " a second; retry in "
-                                     + std::to_string(v.retry_after_s) + " s");
+          refuse(step::rate,
+                 make_error(ec::rate_limited,
+                            "too many requests: this key may make "
+                              + std::to_string(limit) + " a second; retry in "
+                              + std::to_string(v.retry_after_s) + " s"));
           return;
         }
       }
       // 3. Their rights.
       if (r.who == access::admin && !c.who->admin) {
-        c.fail(ec::forbidden, "this needs an admin key");
+        refuse(step::rights, make_error(ec::forbidden, "this needs an admin key"));
         return;
       }
       if (!c.who->may(r.scope)) {
-        c.fail(ec::forbidden, "this key lacks the " + r.scope + " scope");
+        refuse(step::rights, make_error(ec::forbidden, "this key lacks the "
+                                                          + r.scope + " scope"));
         return;
       }
     }
@@ -265,7 +274,7 @@ void pass(node& n, const route_table& table, const route& r,
     if (r.video != names_video::none) {
       auto v = resolve(c, r.video, c.arg(1), &c.video_version);
       if (!v) {
-        c.fail(v.error());
+        refuse(step::video, v.error());
         return;
       }
       c.video = std::move(*v);
@@ -280,20 +289,22 @@ void pass(node& n, const route_table& table, const route& r,
         if (!text) {
           if (code_of(text.error()) == ec::too_large)
             res.set_header("Connection", "close"); // the rest is unread
-          c.fail(text.error());
+          refuse(step::body, text.error());
           return;
         }
         if (json_depth(*text) > max_json_depth) {
-          c.fail(ec::invalid_argument,
-                 "the JSON body is nested deeper than "
-                   + std::to_string(max_json_depth) + " levels");
+          refuse(step::body,
+                 make_error(ec::invalid_argument,
+                            "the JSON body is nested deeper than "
+                              + std::to_string(max_json_depth) + " levels"));
           return;
         }
         c.json = text->empty() ? nlohmann::ordered_json::object()
                                : nlohmann::ordered_json::parse(*text, nullptr,
                                                                false);
         if (c.json.is_discarded() || !c.json.is_object()) {
-          c.fail(ec::invalid_argument, "the body must be a JSON object");
+          refuse(step::body, make_error(ec::invalid_argument,
+                                        "the body must be a JSON object"));
           return;
         }
         break;
@@ -303,7 +314,7 @@ void pass(node& n, const route_table& table, const route& r,
         if (!text) {
           if (code_of(text.error()) == ec::too_large)
             res.set_header("Connection", "close");
-          c.fail(text.error());
+          refuse(step::body, text.error());
           return;
         }
         httplib::detail::parse_query_text(*text, c.form);
@@ -413,6 +424,17 @@ const authenticator* route_table::authenticator_of(dialect d) const {
   for (auto& [x, a] : auth_)
     if (x == d)
       return &a;
+  return nullptr;
+}
+
+void route_table::refuse_with(dialect d, refusal f) {
+  refusals_.emplace_back(d, std::move(f));
+}
+
+const refusal* route_table::refusal_of(dialect d) const {
+  for (auto& [x, f] : refusals_)
+    if (x == d)
+      return &f;
   return nullptr;
 }
 

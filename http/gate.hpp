@@ -124,6 +124,22 @@ struct route {
 using authenticator = std::function<caf::expected<principal>(
   node&, const httplib::Request&, httplib::Response&)>;
 
+/// The steps of the gate that refuse a request by themselves.
+enum class step : uint8_t {
+  authenticate, // an error the authenticator did not render itself
+  rate,         // past the key's rate (429)
+  rights,       // no admin key, or not the route's scope (403)
+  video,        // the video the route names is not the caller's (404)
+  body,         // a body too large, malformed or nested too deep
+};
+
+/// A dialect's own words for the gate's refusals: renders `err`, the
+/// refusal at step `s`, into the answer. A dialect without one gets
+/// render_error (api.video's has a field name for a missing video and
+/// calls a bad body an invalid payload).
+using refusal =
+  std::function<void(step s, const caf::error& err, httplib::Response& res)>;
+
 /// Every route of a node, declared once.
 class route_table {
 public:
@@ -136,10 +152,14 @@ public:
   void authenticate_with(dialect d, authenticator a);
   const std::vector<route>& all() const { return routes_; }
   const authenticator* authenticator_of(dialect d) const;
+  /// How a dialect words the gate's refusals (optional).
+  void refuse_with(dialect d, refusal f);
+  const refusal* refusal_of(dialect d) const;
 
 private:
   std::vector<route> routes_;
   std::vector<std::pair<dialect, authenticator>> auth_;
+  std::vector<std::pair<dialect, refusal>> refusals_;
 };
 
 /// Installs the table on the server: every route through the gate's steps.

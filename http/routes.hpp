@@ -20,8 +20,9 @@ void add_embed(router& r, node& n);
 /// as /media/<id>/token/<playback token>/<path>.
 void add_media(router& r, node& n);
 
-/// The api.video dialect: /auth, /videos, /upload, /upload-tokens.
-void add_apivideo_api(router& r, node& n);
+/// The api.video dialect: /auth, /videos, /upload, /upload-tokens, /tags,
+/// /webhooks.
+void add_apivideo_api(route_table& t, node& n);
 
 /// The Gcore Streaming dialect: /streaming/videos, /streaming/directories.
 void add_gcore_api(route_table& t, node& n);

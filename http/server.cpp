@@ -100,10 +100,10 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
   add_uploads_api(table, n);
   add_gcore_api(table, n);
   add_tus(table, n);
+  add_apivideo_api(table, n);
   install(svr, n, table);
   router r{svr};
   add_media(r, n);
-  add_apivideo_api(r, n);
   add_flare_api(r, n);
   add_embed(r, n);
   // Every other path's OPTIONS (CORS preflights): registered after the

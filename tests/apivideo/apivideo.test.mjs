@@ -448,3 +448,173 @@ test('curl: what the client cannot send', async () => {
   r = curl([...auth, '-F', `file=@${small}`, `${base}/videos/00000000-0000-4000-8000-000000000000/source`]);
   assert.equal(r.status, 404);
 });
+
+/// A key of tenant "default" limited to `scopes` (POST /v1/keys with the
+/// admin key): a personal access token, sent as the Basic user name.
+async function scopedKey(scopes) {
+  const r = await fetch(`${base}/v1/keys`, {
+    method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ tenant: 'default', scopes }) });
+  assert.equal(r.status, 201);
+  return (await r.json()).key;
+}
+
+const basic = (k) => ({ Authorization: `Basic ${Buffer.from(`${k}:`).toString('base64')}` });
+
+test('scopes: a videos:read token reads, and may not change, upload or subscribe', async () => {
+  const readKey = await scopedKey(['videos:read']);
+  const reader = new ApiVideoClient({ apiKey: readKey, baseUri: base });
+  const v = await client.videos.create({ title: 'scoped', tags: ['scoped'] });
+  // Reads.
+  assert.equal((await reader.videos.get(v.videoId)).title, 'scoped');
+  assert.ok((await reader.videos.list({ tags: ['scoped'] })).data.some((x) => x.videoId === v.videoId));
+  assert.equal((await reader.videos.getStatus(v.videoId)).ingest, null);
+  assert.ok((await reader.tags.list({ value: 'scoped' })).data.some((x) => x.value === 'scoped'));
+  // Changes, uploads, upload tokens, subscriptions: 403 in the problem shape.
+  const refused = {
+    create: () => reader.videos.create({ title: 'nope' }),
+    update: () => reader.videos.update(v.videoId, { title: 'nope' }),
+    delete: () => reader.videos.delete(v.videoId),
+    upload: () => reader.videos.upload(v.videoId, small),
+    thumbnail: () => reader.videos.pickThumbnail(v.videoId, { timecode: '00:00:01' }),
+    uploadToken: () => reader.uploadTokens.createToken({ ttl: 60 }),
+    tokenList: () => reader.uploadTokens.list({}),
+    webhook: () => reader.webhooks.create({ url: 'http://127.0.0.1:9/x', events: ['video.encoding.quality.completed'] }),
+    webhookList: () => reader.webhooks.list({}),
+  };
+  for (const [what, call] of Object.entries(refused)) {
+    const e = await rejection(call());
+    assert.equal(e.code, 403, what);
+    assert.equal(e.problemDetails.type, 'https://docs.api.video/reference/authorization-forbidden', what);
+    assert.equal(e.problemDetails.title, 'Access to this resource is forbidden.', what);
+    assert.equal(e.problemDetails.status, 403, what);
+  }
+  const r = await fetch(`${base}/videos`, {
+    method: 'POST', headers: { ...basic(readKey), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ title: 'nope' }) });
+  const body = await r.json();
+  assert.equal(r.status, 403);
+  assert.deepEqual(Object.keys(body), ['type', 'title', 'name', 'status', 'detail']);
+  assert.match(body.detail, /videos:write/);
+  // An access token made from the scoped key holds its scopes, no more.
+  const t = await (await fetch(`${base}/auth/api-key`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ apiKey: readKey }) })).json();
+  const bearer = { Authorization: `Bearer ${t.access_token}` };
+  assert.equal((await fetch(`${base}/videos/${v.videoId}`, { headers: bearer })).status, 200);
+  assert.equal((await fetch(`${base}/videos/${v.videoId}`, { method: 'DELETE', headers: bearer })).status, 403);
+  // Nothing changed; the full key still may.
+  assert.equal((await client.videos.get(v.videoId)).title, 'scoped');
+  // An uploads:write token uploads a source but may not change the video.
+  const uploader = new ApiVideoClient({ apiKey: await scopedKey(['uploads:write']), baseUri: base });
+  assert.equal((await uploader.videos.upload(v.videoId, small)).videoId, v.videoId);
+  assert.equal((await rejection(uploader.videos.update(v.videoId, { title: 'nope' }))).code, 403);
+  await client.videos.delete(v.videoId);
+});
+
+test('problems keep their shapes through the gate', async () => {
+  // A video that is not the caller's: 404 naming videoId, as before.
+  const r = await fetch(`${base}/videos/00000000-0000-4000-8000-000000000000`, { headers: basic(key) });
+  assert.equal(r.status, 404);
+  assert.deepEqual(await r.json(), {
+    type: 'https://docs.api.video/reference/resource-not-found',
+    title: 'The requested resource was not found.', name: 'videoId', status: 404 });
+  // An admin key acts on its own tenant here: another tenant's video is 404.
+  const theirs = await other.videos.create({ title: 'theirs' });
+  assert.equal((await rejection(client.videos.get(theirs.videoId))).code, 404);
+  assert.equal((await rejection(client.videos.delete(theirs.videoId))).code, 404);
+  assert.equal((await other.videos.get(theirs.videoId)).title, 'theirs');
+  // A body that is not a JSON object: invalid-payload.
+  for (const raw of ['{', '[]', '"x"']) {
+    const p = await fetch(`${base}/videos`, {
+      method: 'POST', headers: { ...basic(key), 'Content-Type': 'application/json' }, body: raw });
+    assert.equal(p.status, 400, raw);
+    const b = await p.json();
+    assert.equal(b.type, 'https://docs.api.video/reference/invalid-payload', raw);
+    assert.equal(b.title, 'The payload is invalid.', raw);
+  }
+  // No credentials: api.video's own 401s.
+  const none = await fetch(`${base}/tags`);
+  assert.equal(none.status, 401);
+  assert.equal((await none.json()).type, 'https://docs.api.video/reference/authentication-missing-authorization-header');
+  assert.equal(none.headers.get('www-authenticate'), 'Basic');
+});
+
+test('tags: the tenant\'s tags with their video counts, searched, sorted, paged', async () => {
+  const stamp = Date.now();
+  const [a, b, c] = [`tagged-a-${stamp}`, `tagged-b-${stamp}`, `Café-${stamp}`];
+  await client.videos.create({ title: 't1', tags: [a, b, c] });
+  await client.videos.create({ title: 't2', tags: [b, c] });
+  await client.videos.create({ title: 't3', tags: [c] });
+  await other.videos.create({ title: 'theirs', tags: [a] });
+  const byValue = await client.tags.list({ value: `-${stamp}` });
+  assert.deepEqual(plain(byValue.data), [{ value: c, videoCount: 3 }, { value: a, videoCount: 1 },
+                                         { value: b, videoCount: 2 }]);
+  assert.equal(byValue.pagination.itemsTotal, 3);
+  const byCount = await client.tags.list({ value: `-${stamp}`, sortBy: 'videoCount', sortOrder: 'desc' });
+  assert.deepEqual(byCount.data.map((x) => x.value), [c, b, a]);
+  // Partial, and without case or accents.
+  const cafe = await client.tags.list({ value: `cafe-${stamp}` });
+  assert.deepEqual(plain(cafe.data), [{ value: c, videoCount: 3 }]);
+  const page = await client.tags.list({ value: `${stamp}`, sortBy: 'videoCount', currentPage: 2, pageSize: 1 });
+  assert.deepEqual(page.data.map((x) => x.value), [b]);
+  assert.equal(page.pagination.pagesTotal, 3);
+  assert.deepEqual(page.pagination.links.map((l) => l.rel), ['self', 'first', 'previous', 'next', 'last']);
+  assert.equal(page.pagination.links[0].uri, '/tags?currentPage=2&pageSize=1');
+  // Another tenant counts only its own.
+  assert.deepEqual(plain((await other.tags.list({ value: `-${stamp}` })).data), [{ value: a, videoCount: 1 }]);
+  const bad = await rejection(client.tags.list({ sortBy: 'popularity' }));
+  assert.equal(bad.code, 400);
+  assert.equal(bad.problemDetails.name, 'sortBy');
+});
+
+test('fields reel does not support are refused by name, not dropped', async () => {
+  const e = await rejection(client.videos.create({ title: 'w', watermark: { id: 'watermark_1' } }));
+  assert.equal(e.code, 400);
+  assert.equal(e.problemDetails.type, 'https://docs.api.video/reference/invalid-attribute');
+  assert.equal(e.problemDetails.name, 'watermark');
+  const p = await rejection(client.videos.create({ title: 'p', playerId: 'pt1234' }));
+  assert.equal(p.code, 400);
+  assert.equal(p.problemDetails.name, 'playerId');
+  // Several at once: each is named in problems.
+  const r = await fetch(`${base}/videos`, {
+    method: 'POST', headers: { ...basic(key), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ title: 'x', playerId: 'pt1', watermark: { id: 'w' }, transcript: true }) });
+  assert.equal(r.status, 400);
+  const body = await r.json();
+  assert.deepEqual(body.problems.map((x) => x.name).sort(), ['playerId', 'transcript', 'watermark']);
+  assert.match(body.detail, /watermark/);
+  // No video was made by any of them.
+  assert.equal((await client.videos.list({ title: 'w' })).data.filter((v) => v.title === 'w').length, 0);
+  // On update too, and the video is left as it was.
+  const v = await client.videos.create({ title: 'kept' });
+  const u = await rejection(client.videos.update(v.videoId, { title: 'changed', playerId: 'pt1234' }));
+  assert.equal(u.code, 400);
+  assert.equal(u.problemDetails.name, 'playerId');
+  assert.equal((await client.videos.get(v.videoId)).title, 'kept');
+  // A value that asks for nothing is what reel does anyway: accepted.
+  const ok = await fetch(`${base}/videos`, {
+    method: 'POST', headers: { ...basic(key), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ title: 'defaults', playerId: null, language: null, transcript: false,
+                           transcriptSummary: false, transcriptSummaryAttributes: [] }) });
+  assert.equal(ok.status, 201);
+  // What reel supports is still taken.
+  const all = await client.videos.create({ title: 'all', description: 'd', _public: true, panoramic: true,
+                                           mp4Support: false, tags: ['t'], metadata: [{ key: 'k', value: 'v' }] });
+  assert.equal(all.panoramic, true);
+  assert.equal(all.mp4Support, false);
+});
+
+test('rate limits: X-RateLimit-* on API answers, none on /auth', async () => {
+  const r = await fetch(`${base}/videos`, { headers: basic(key) });
+  assert.equal(r.status, 200);
+  for (const h of ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-retry-after'])
+    assert.match(r.headers.get(h) ?? '', /^\d+$/, h);
+  assert.ok(Number(r.headers.get('x-ratelimit-remaining')) < Number(r.headers.get('x-ratelimit-limit')));
+  // api.video documents /auth/* as not rate limited.
+  const a = await fetch(`${base}/auth/api-key`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ apiKey: key }) });
+  assert.equal(a.status, 200);
+  assert.equal(a.headers.get('x-ratelimit-limit'), null);
+  assert.equal(a.headers.get('x-ratelimit-remaining'), null);
+});

@@ -198,29 +198,30 @@ bool password_opens(const video_record& v, const std::string& password) {
 
 } // namespace
 
-void add_embed(router& r, node& n) {
+void add_embed(route_table& t, node& n) {
+  constexpr auto d = dialect::plain;
   // The password of a protected video, from its page's form: a playback
   // token, handed over by sending the browser back to the page with it.
   // Tries are limited per video and client, and the slow checks in number.
   auto tries = std::make_shared<password_tries>();
   auto slots = std::make_shared<check_slots>();
-  r.post(R"(/embed/([^/]+)/unlock)", "embed.unlock",
-         [&n, tries, slots](const httplib::Request& req,
-                            httplib::Response& res) {
-           std::string id = req.matches[1];
-           auto v = is_uuid(id) ? n.get_video("", id)
-                                : caf::expected<video_record>{
-                                  make_error(ec::not_found, "")};
-           if (!v || v->info.password_hash.empty()) {
-             res.status = 404;
-             res.set_content("not found\n", "text/plain");
+  // Open: the password in the form is what it checks.
+  t.add({"POST", R"(/embed/([^/]+)/unlock)", d, access::open, "",
+         names_video::uuid, body_kind::form, "embed.unlock",
+         [&n, tries, slots](call& c) {
+           auto& req = c.req;
+           auto& res = c.res;
+           auto& v = *c.video;
+           auto& id = v.id;
+           if (v.info.password_hash.empty()) {
+             c.fail(ec::not_found, "not found");
              return;
            }
            auto refuse = [&](int status, int64_t after_s,
                              const std::string& note) {
              res.status = status;
              res.set_header("Retry-After", std::to_string(after_s));
-             res.set_content(page(v->title, password_form(*v, note)),
+             res.set_content(page(v.title, password_form(v, note)),
                              "text/html; charset=utf-8");
            };
            auto who = id + '\x1f' + client_of(req);
@@ -235,11 +236,9 @@ void add_embed(router& r, node& n) {
              refuse(503, 1, "The server is busy, try again in a moment.");
              return;
            }
-           httplib::Params form;
-           httplib::detail::parse_query_text(req.body, form);
-           auto given = form.find("password");
-           bool opens = given != form.end() && given->second.size() <= 1024 &&
-                        password_opens(*v, given->second);
+           auto given = c.form.find("password");
+           bool opens = given != c.form.end() && given->second.size() <= 1024 &&
+                        password_opens(v, given->second);
            slots->release();
            if (!opens) {
              res.status = 303;
@@ -249,21 +248,23 @@ void add_embed(router& r, node& n) {
            tries->forget(who);
            res.status = 303;
            res.set_header("Location", "/embed/" + id + "?token=" +
-                                          password_playback_token(n, *v));
-         });
+                                          password_playback_token(n, v));
+         }});
 
-  // A play started on the page: counted once per page load.
-  r.post(R"(/embed/([^/]+)/view)", "embed.view",
-         [&n](const httplib::Request& req, httplib::Response& res) {
-           std::string id = req.matches[1];
+  // A play started on the page: counted once per page load (by the
+  // video's owner: no record is read here, so the route names none).
+  t.add({"POST", R"(/embed/([^/]+)/view)", d, access::open, "",
+         names_video::none, body_kind::none, "embed.view", [&n](call& c) {
+           auto id = c.arg(1);
            auto views = is_uuid(id) ? n.count_view(id)
                                     : caf::expected<int64_t>{
                                       make_error(ec::not_found, "")};
-           res.status = views ? 204 : 404;
-         });
+           c.res.status = views ? 204 : 404;
+         }});
 
-  r.get(R"(/player/hls\.min\.js)", "player.js",
-        [&n](const httplib::Request&, httplib::Response& res) {
+  t.add({"GET", R"(/player/hls\.min\.js)", d, access::open, "",
+         names_video::none, body_kind::none, "player.js", [&n](call& c) {
+          auto& res = c.res;
           std::ifstream in{n.config().player_dir + "/hls.min.js"};
           if (!in) {
             res.status = 404;
@@ -275,11 +276,15 @@ void add_embed(router& r, node& n) {
           ss << in.rdbuf();
           res.set_header("Cache-Control", "public, max-age=86400");
           res.set_content(ss.str(), "application/javascript");
-        });
+        }});
 
-  r.get(R"(/embed/([^/]+))", "embed",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          std::string id = req.matches[1];
+  // The page names its video itself: an unknown one is a page too ("This
+  // video does not exist."), not the gate's line of text.
+  t.add({"GET", R"(/embed/([^/]+))", d, access::open, "", names_video::none,
+         body_kind::none, "embed", [&n](call& c) {
+          auto& req = c.req;
+          auto& res = c.res;
+          std::string id = c.arg(1);
           auto v = is_uuid(id) ? n.get_video("", id)
                                : caf::expected<video_record>{
                                  make_error(ec::not_found, "no such video")};
@@ -359,7 +364,7 @@ void add_embed(router& r, node& n) {
 })();
 </script>)";
           res.set_content(page(v->title, body), "text/html; charset=utf-8");
-        });
+        }});
 }
 
 } // namespace reel::http

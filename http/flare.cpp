@@ -1,7 +1,8 @@
 // The Flare dialect (seeds 000 and 001; flare.link's API pages): personal
 // access tokens with scopes, /api/video/create with the client's own ids
 // (s3Key), presigned PUT uploads signed by this cluster, password-protected
-// playback, /api/videos.
+// playback, /api/videos, and publicUrl: the uploaded file at
+// /media/flare/<tenant>/<id>/<source>/<file name>.
 
 #include "http/render.hpp"
 #include "http/routes.hpp"
@@ -20,34 +21,6 @@ constexpr auto d = dialect::flare;
 constexpr int64_t presign_ttl_s = 3600;          // by default
 constexpr int64_t presign_max_ttl_s = 7 * 24 * 3600; // as S3 allows
 
-/// The key of the request, which must carry `scope`; answers 401 or 403
-/// itself otherwise.
-std::optional<principal> flare_auth(node& n, const httplib::Request& req,
-                                    httplib::Response& res,
-                                    const std::string& scope) {
-  auto key = bearer_token(req);
-  if (key.empty()) {
-    reply_error(d, ec::unauthorized,
-                "missing credentials: send Authorization: Bearer flr_pat_...",
-                res);
-    return std::nullopt;
-  }
-  auto who = n.authenticate(key);
-  if (!who) {
-    render_error(d, code_of(who.error()) == ec::unauthorized
-                      ? make_error(ec::unauthorized, "invalid access token")
-                      : who.error(),
-                 res);
-    return std::nullopt;
-  }
-  if (!who->may(scope)) {
-    reply_error(d, ec::forbidden,
-                "this token lacks the " + scope + " scope", res);
-    return std::nullopt;
-  }
-  return *who;
-}
-
 /// A Flare video id: the s3Key it was made with, else reel's id.
 std::string flare_id(const video_record& v) {
   return v.info.client_key.empty() ? v.id : v.info.client_key;
@@ -57,7 +30,17 @@ std::string flare_id(const video_record& v) {
 /// it was made with (through the index of keys).
 caf::expected<video_record> video_named(node& n, const std::string& tenant,
                                         const std::string& id) {
-  return is_uuid(id) ? n.get_video(tenant, id) : n.video_by_key(tenant, id);
+  if (is_uuid(id))
+    return n.get_video(tenant, id);
+  if (id.empty() || id.size() > 1024)
+    return make_error(ec::not_found, "video " + id + " not found");
+  return n.video_by_key(tenant, id);
+}
+
+/// The label a video's publicUrl files its source under: the `source` it
+/// was created with, else "source".
+std::string source_label(const video_record& v) {
+  return v.info.origin_label.empty() ? "source" : v.info.origin_label;
 }
 
 /// s3Keys: 1-128 of [A-Za-z0-9._-], not shaped like a UUID (those are
@@ -108,31 +91,6 @@ json flare_video(node& n, const video_record& v) {
   }
   if (v.state == states::failed)
     j["error"] = v.failure_reason;
-  return j;
-}
-
-/// The video `id` (a Flare id) of the caller, or a 404 answered.
-std::optional<video_record> find_video(node& n, const principal& who,
-                                       const std::string& id,
-                                       httplib::Response& res) {
-  auto v = video_named(n, who.tenant, id);
-  if (!v) {
-    if (code_of(v.error()) == ec::not_found)
-      reply_error(d, ec::not_found, "video " + id + " not found", res);
-    else
-      render_error(d, v.error(), res);
-    return std::nullopt;
-  }
-  return std::move(*v);
-}
-
-std::optional<nlohmann::json> flare_body(const httplib::Request& req,
-                                         httplib::Response& res) {
-  auto j = nlohmann::json::parse(req.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    reply_error(d, ec::invalid_argument, "the body must be a JSON object", res);
-    return std::nullopt;
-  }
   return j;
 }
 
@@ -191,53 +149,75 @@ std::string clean_name(const std::string& name) {
   return out == "." || out == ".." ? std::string{} : out;
 }
 
+/// The publicUrl of a video's uploaded file, the seed's shape
+/// {base}/{videoId}/{source}/{fileName} with base <public url>/media/flare/
+/// <tenant>: an s3Key names a video only within its tenant.
+std::string public_url(node& n, const video_record& v) {
+  return n.config().public_url + "/media/flare/" + v.tenant + "/" +
+         percent_encode(flare_id(v)) + "/" + percent_encode(source_label(v)) +
+         "/" + percent_encode(v.filename);
+}
+
+/// Flare's words for a missing or unknown token (the gate renders them).
+caf::expected<principal> flare_token(node& n, const httplib::Request& req,
+                                     httplib::Response&) {
+  auto key = bearer_token(req);
+  if (key.empty())
+    return make_error(ec::unauthorized, "missing credentials: send "
+                                        "Authorization: Bearer flr_pat_...");
+  auto who = n.authenticate(key);
+  if (!who && code_of(who.error()) == ec::unauthorized)
+    return make_error(ec::unauthorized, "invalid access token");
+  return who;
+}
+
 } // namespace
 
-void add_flare_api(router& r, node& n) {
-  r.post(R"(/api/video/create)", "flare.create",
-         [&n](const httplib::Request& req, httplib::Response& res) {
-           auto who = flare_auth(n, req, res, "videos:write");
-           if (!who)
-             return;
-           auto body = flare_body(req, res);
-           if (!body)
-             return;
+void add_flare_api(route_table& t, node& n) {
+  t.authenticate_with(d, flare_token);
+  using nv = names_video;
+  using bk = body_kind;
+
+  t.add({"POST", R"(/api/video/create)", d, access::key, scopes::videos_write,
+         nv::none, bk::json, "flare.create", [&n](call& c) {
+           auto& body = c.json;
            auto str = [&](const char* k) {
-             auto x = body->value(k, nlohmann::json{});
+             auto x = body.value(k, json{});
              return x.is_string() ? x.get<std::string>() : std::string{};
            };
            for (auto k : {"fileName", "s3Key", "source", "title"})
-             if (body->contains(k) && !(*body)[k].is_null()
-                 && !(*body)[k].is_string()) {
-               reply_error(d, ec::invalid_argument,
-                           std::string{k} + " must be a string", res, k);
+             if (body.contains(k) && !body[k].is_null() &&
+                 !body[k].is_string()) {
+               c.fail(ec::invalid_argument,
+                      std::string{k} + " must be a string", k);
                return;
              }
            for (auto k : {"width", "height", "duration"})
-             if (body->contains(k) && !(*body)[k].is_null()
-                 && (!(*body)[k].is_number() || (*body)[k].get<double>() < 0
-                     || (*body)[k].get<double>() > 1e7)) {
-               reply_error(d, ec::invalid_argument,
-                           std::string{k} + " must be a non-negative number",
-                           res, k);
+             if (body.contains(k) && !body[k].is_null() &&
+                 (!body[k].is_number() || body[k].get<double>() < 0 ||
+                  body[k].get<double>() > 1e7)) {
+               c.fail(ec::invalid_argument,
+                      std::string{k} + " must be a non-negative number", k);
                return;
              }
            auto file_name = clean_name(str("fileName"));
            if (file_name.empty()) {
-             reply_error(d, ec::invalid_argument, "fileName is required", res,
-                         "fileName");
+             c.fail(ec::invalid_argument, "fileName is required", "fileName");
              return;
            }
            auto key = str("s3Key");
            if (!key.empty() && !valid_key(key)) {
-             reply_error(d, ec::invalid_argument,
-                         "s3Key must be 1-128 of letters, digits, '.', '_' and "
-                         "'-'",
-                         res, "s3Key");
+             c.fail(ec::invalid_argument,
+                    "s3Key must be 1-128 of letters, digits, '.', '_' and '-'",
+                    "s3Key");
              return;
            }
+           auto number = [&](const char* k) {
+             auto x = body.value(k, json{});
+             return x.is_number() ? x.get<double>() : 0.0;
+           };
            video_record draft;
-           draft.tenant = who->tenant;
+           draft.tenant = c.tenant();
            draft.folder = "root";
            draft.filename = file_name;
            draft.title = str("title").empty() ? file_name : str("title");
@@ -246,58 +226,53 @@ void add_flare_api(router& r, node& n) {
            // (docs/cluster.md).
            draft.info.client_key = key;
            draft.info.origin_label = str("source");
-           draft.info.declared_width =
-             static_cast<int32_t>(body->value("width", 0.0));
-           draft.info.declared_height =
-             static_cast<int32_t>(body->value("height", 0.0));
-           draft.info.declared_duration_s = body->value("duration", 0.0);
+           draft.info.declared_width = static_cast<int32_t>(number("width"));
+           draft.info.declared_height = static_cast<int32_t>(number("height"));
+           draft.info.declared_duration_s = number("duration");
            auto v = n.create_video(std::move(draft), {});
            if (!v) {
              if (code_of(v.error()) == ec::conflict)
-               reply_error(d, ec::conflict,
-                           "a video with s3Key " + key + " exists already", res,
-                           "s3Key");
+               c.fail(ec::conflict,
+                      "a video with s3Key " + key + " exists already", "s3Key");
              else
-               render_error(d, v.error(), res);
+               c.fail(v.error());
              return;
            }
-           reply_json(res, 200, {{"success", true},
-                                 {"video", {{"id", flare_id(*v)},
-                                            {"uploadStatus", upload_status_of(*v)}}}});
-         });
+           c.reply(200, {{"success", true},
+                         {"video",
+                          {{"id", flare_id(*v)},
+                           {"uploadStatus", upload_status_of(*v)}}}});
+         }});
 
-  r.post(R"(/api/video/upload/presign)", "flare.presign",
-         [&n](const httplib::Request& req, httplib::Response& res) {
-           auto who = flare_auth(n, req, res, "uploads:write");
-           if (!who)
-             return;
-           auto body = flare_body(req, res);
-           if (!body)
-             return;
-           auto id = body->value("videoId", nlohmann::json{});
-           auto name = body->value("fileName", nlohmann::json{});
-           if (!id.is_string() || !name.is_string()
-               || clean_name(name.get<std::string>()).empty()) {
-             reply_error(d, ec::invalid_argument,
-                         "videoId and fileName are required strings", res);
+  // The video is named in the body (videoId), not the path: found here,
+  // within the token's tenant.
+  t.add({"POST", R"(/api/video/upload/presign)", d, access::key,
+         scopes::uploads_write, nv::none, bk::json, "flare.presign",
+         [&n](call& c) {
+           auto id = c.json.value("videoId", json{});
+           auto name = c.json.value("fileName", json{});
+           if (!id.is_string() || !name.is_string() ||
+               clean_name(name.get<std::string>()).empty()) {
+             c.fail(ec::invalid_argument,
+                    "videoId and fileName are required strings");
              return;
            }
-           auto v = find_video(n, *who, id.get<std::string>(), res);
-           if (!v)
+           auto v = video_named(n, c.tenant(), id.get<std::string>());
+           if (!v) {
+             c.fail(v.error());
              return;
-           if (v->state != states::created || !v->import_url.empty()
-               || !v->upload.parts.empty()) {
-             reply_error(d, ec::conflict, "the video has its file already",
-                         res, "videoId");
+           }
+           if (v->state != states::created || !v->import_url.empty() ||
+               !v->upload.parts.empty()) {
+             c.fail(ec::conflict, "the video has its file already", "videoId");
              return;
            }
            // reel's extension: "expiresIn" seconds (default an hour).
-           auto ttl = body->value("expiresIn", nlohmann::json(presign_ttl_s));
-           if (!ttl.is_number_integer() || ttl.get<int64_t>() < 1
-               || ttl.get<int64_t>() > presign_max_ttl_s) {
-             reply_error(d, ec::invalid_argument,
-                         "expiresIn must be 1 to 604800 seconds", res,
-                         "expiresIn");
+           auto ttl = c.json.value("expiresIn", json(presign_ttl_s));
+           if (!ttl.is_number_integer() || ttl.get<int64_t>() < 1 ||
+               ttl.get<int64_t>() > presign_max_ttl_s) {
+             c.fail(ec::invalid_argument,
+                    "expiresIn must be 1 to 604800 seconds", "expiresIn");
              return;
            }
            auto file = clean_name(name.get<std::string>());
@@ -305,168 +280,175 @@ void add_flare_api(router& r, node& n) {
            auto expires = now_ms() + ttl.get<int64_t>() * 1000;
            auto path = "/presigned/" + v->id + "/" + file;
            auto base = n.config().public_url;
-           auto key_id = key_id_of(who->key_hash);
+           auto key_id = key_id_of(c.who->key_hash);
            auto url = base + "/presigned/" + v->id + "/" +
                       percent_encode(file) +
                       "?expires=" + std::to_string(expires) + "&key=" + key_id +
                       "&signature=" +
                       presign_signature(n, path, type, expires, key_id);
-           reply_json(res, 200,
-                      {{"uploadUrl", url},
-                       {"method", "PUT"},
-                       {"headers", {{"Content-Type", type}}},
-                       {"publicUrl", base + "/media/" + v->id + "/source/"
-                                       + percent_encode(file)},
-                       {"expiresAt", iso8601(expires)}});
-         });
+           // publicUrl serves the file under the video's own name, whatever
+           // name this upload URL was signed for.
+           c.reply(200, {{"uploadUrl", url},
+                         {"method", "PUT"},
+                         {"headers", {{"Content-Type", type}}},
+                         {"publicUrl", public_url(n, *v)},
+                         {"expiresAt", iso8601(expires)}});
+         }});
 
-  // The presigned PUT: no key, the URL's signature is the permission.
-  r.put(R"(/presigned/([^/]+)/([^/]+))", "flare.put",
-        [&n](const httplib::Request& req, httplib::Response& res,
-             const httplib::ContentReader& reader) {
-          std::string id = req.matches[1];
-          auto expires_text = req.get_param_value("expires");
-          int64_t expires = 0;
-          try {
-            expires = std::stoll(expires_text);
-          } catch (const std::exception&) {
-            expires = 0;
-          }
-          auto type = req.get_header_value("Content-Type");
-          auto key_id = req.get_param_value("key");
-          bool signed_ok = is_uuid(id) && expires > 0 &&
-                           equal_secrets(req.get_param_value("signature"),
-                                         presign_signature(n, req.path, type,
-                                                           expires, key_id));
-          if (!signed_ok) {
-            reply_error(d, ec::forbidden,
-                        "the upload URL's signature does not match (a changed "
-                        "URL or Content-Type?)",
-                        res);
-            return;
-          }
-          if (expires <= now_ms()) {
-            reply_error(d, ec::forbidden, "the upload URL has expired", res);
-            return;
-          }
-          auto v = n.get_video("", id);
-          if (!v) {
-            render_error(d, v.error(), res);
-            return;
-          }
-          // The key that asked for the URL must still be there.
-          auto signer = n.key_by_id(key_id);
-          if (!signer && code_of(signer.error()) != ec::unauthorized) {
-            render_error(d, signer.error(), res);
-            return;
-          }
-          if (!signer || (!signer->admin && signer->tenant != v->tenant)) {
-            reply_error(d, ec::forbidden,
-                        "the key that made this upload URL was revoked", res);
-            return;
-          }
-          if (v->state != states::created || !v->upload.parts.empty()) {
-            reply_error(d, ec::conflict, "the video has its file already", res);
-            return;
-          }
-          auto up = receive_body(req, reader, n.blobs(),
-                                 n.config().max_upload_bytes);
-          if (!up) {
-            render_error(d, up.error(), res);
-            return;
-          }
-          tmp_guard tmp{up->has_file ? up->tmp_path : std::string{}};
-          if (!up->has_file) {
-            reply_error(d, ec::invalid_argument, "the body is empty", res);
-            return;
-          }
-          upload_part part;
-          part.bytes = up->bytes;
-          part.sha256 = up->sha256;
-          auto done = n.add_source_part(v->tenant, v->id, "bytes", up->bytes,
-                                        part, up->tmp_path);
-          if (!done) {
-            render_error(d, done.error(), res);
-            return;
-          }
-          tmp.release();
-          res.set_header("ETag", "\"" + up->sha256 + "\"");
-          reply_json(res, 200, {{"success", true},
-                                {"video", {{"id", flare_id(*done)},
-                                           {"uploadStatus",
-                                            upload_status_of(*done)}}}});
-        });
+  // The presigned PUT: no key, the URL's signature is the permission. The
+  // video is looked up once the signature holds (an unsigned request
+  // learns nothing of which videos exist).
+  t.add({"PUT", R"(/presigned/([^/]+)/([^/]+))", d, access::capability, "",
+         nv::none, bk::stream, "flare.put", [&n](call& c) {
+           auto& req = c.req;
+           auto id = c.arg(1);
+           auto expires_text = req.get_param_value("expires");
+           int64_t expires = 0;
+           try {
+             expires = std::stoll(expires_text);
+           } catch (const std::exception&) {
+             expires = 0;
+           }
+           auto type = req.get_header_value("Content-Type");
+           auto key_id = req.get_param_value("key");
+           bool signed_ok = is_uuid(id) && expires > 0 &&
+                            equal_secrets(req.get_param_value("signature"),
+                                          presign_signature(n, req.path, type,
+                                                            expires, key_id));
+           if (!signed_ok) {
+             c.fail(ec::forbidden, "the upload URL's signature does not match "
+                                   "(a changed URL or Content-Type?)");
+             return;
+           }
+           if (expires <= now_ms()) {
+             c.fail(ec::forbidden, "the upload URL has expired");
+             return;
+           }
+           auto v = n.get_video("", id);
+           if (!v) {
+             c.fail(v.error());
+             return;
+           }
+           // The key that asked for the URL must still be there.
+           auto signer = n.key_by_id(key_id);
+           if (!signer && code_of(signer.error()) != ec::unauthorized) {
+             c.fail(signer.error());
+             return;
+           }
+           if (!signer || (!signer->admin && signer->tenant != v->tenant)) {
+             c.fail(ec::forbidden,
+                    "the key that made this upload URL was revoked");
+             return;
+           }
+           if (v->state != states::created || !v->upload.parts.empty()) {
+             c.fail(ec::conflict, "the video has its file already");
+             return;
+           }
+           auto up = receive_body(req, *c.reader, n.blobs(),
+                                  n.config().max_upload_bytes);
+           if (!up) {
+             c.fail(up.error());
+             return;
+           }
+           tmp_guard tmp{up->has_file ? up->tmp_path : std::string{}};
+           if (!up->has_file) {
+             c.fail(ec::invalid_argument, "the body is empty");
+             return;
+           }
+           upload_part part;
+           part.bytes = up->bytes;
+           part.sha256 = up->sha256;
+           auto done = n.add_source_part(v->tenant, v->id, "bytes", up->bytes,
+                                         part, up->tmp_path);
+           if (!done) {
+             c.fail(done.error());
+             return;
+           }
+           tmp.release();
+           c.res.set_header("ETag", "\"" + up->sha256 + "\"");
+           c.reply(200, {{"success", true},
+                         {"video",
+                          {{"id", flare_id(*done)},
+                           {"uploadStatus", upload_status_of(*done)}}}});
+         }});
 
-  r.patch(R"(/api/video/update/([^/]+))", "flare.update",
-          [&n](const httplib::Request& req, httplib::Response& res) {
-            auto who = flare_auth(n, req, res, "videos:write");
-            if (!who)
-              return;
-            auto v = find_video(n, *who, req.matches[1], res);
-            if (!v)
-              return;
-            auto body = flare_body(req, res);
-            if (!body)
-              return;
-            nlohmann::json patch = nlohmann::json::object();
-            if (body->contains("title")) {
-              auto& t = (*body)["title"];
-              if (!t.is_string() || t.get<std::string>().empty()
-                  || t.get<std::string>().size() > 4096) {
-                reply_error(d, ec::invalid_argument,
-                            "title must be a non-empty string", res, "title");
-                return;
-              }
-              patch["title"] = t;
-            }
-            if (body->contains("password")) {
-              auto& p = (*body)["password"];
-              if (p.is_null()) {
-                patch["password_hash"] = "";
-              } else if (p.is_string() && !p.get<std::string>().empty()
-                         && p.get<std::string>().size() <= 256) {
-                patch["password_hash"] = hash_password(p.get<std::string>());
-              } else {
-                reply_error(d, ec::invalid_argument,
-                            "password must be a non-empty string, or null to "
-                            "remove it",
-                            res, "password");
-                return;
-              }
-            }
-            auto updated = n.update_video(who->tenant, v->id, patch.dump());
-            if (!updated)
-              render_error(d, updated.error(), res);
-            else
-              reply_json(res, 200, {{"success", true},
-                                    {"video", flare_video(n, *updated)}});
-          });
+  // publicUrl: the uploaded file, open like every media file (a password-
+  // protected video's needs its playback token, ?token=). The tenant is in
+  // the path, not a key, so the route finds its video itself. Added before
+  // /media/<id>/... (add_media), which would take the path otherwise.
+  t.add({"GET", R"(/media/flare/([^/]+)/([^/]+)/([^/]+)/([^/]+))",
+         dialect::plain, access::open, "", nv::none, bk::none, "flare.media",
+         [&n](call& c) {
+           auto v = video_named(n, c.arg(1), c.arg(2));
+           if (!v) {
+             c.fail(v.error());
+             return;
+           }
+           if (c.arg(3) != source_label(*v) || c.arg(4) != v->filename) {
+             c.fail(ec::not_found, "not found");
+             return;
+           }
+           serve_media(c, *v, c.req.get_param_value("token"),
+                       "source/" + v->filename);
+         }});
 
-  r.get(R"(/api/videos)", "flare.list",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = flare_auth(n, req, res, "videos:read");
-          if (!who)
-            return;
-          auto all = n.list_videos(who->tenant, 0, INT32_MAX);
-          if (!all) {
-            render_error(d, all.error(), res);
-            return;
-          }
-          json videos = json::array();
-          for (auto& v : all->videos)
-            videos.push_back(flare_video(n, v));
-          reply_json(res, 200, {{"success", true}, {"videos", videos}});
-        });
+  t.add({"PATCH", R"(/api/video/update/([^/]+))", d, access::key,
+         scopes::videos_write, nv::flare_key, bk::json, "flare.update",
+         [&n](call& c) {
+           auto& body = c.json;
+           json patch = json::object();
+           if (body.contains("title")) {
+             auto& t = body["title"];
+             if (!t.is_string() || t.get<std::string>().empty() ||
+                 t.get<std::string>().size() > 4096) {
+               c.fail(ec::invalid_argument, "title must be a non-empty string",
+                      "title");
+               return;
+             }
+             patch["title"] = t;
+           }
+           if (body.contains("password")) {
+             auto& p = body["password"];
+             if (p.is_null()) {
+               patch["password_hash"] = "";
+             } else if (p.is_string() && !p.get<std::string>().empty() &&
+                        p.get<std::string>().size() <= 256) {
+               patch["password_hash"] = hash_password(p.get<std::string>());
+             } else {
+               c.fail(ec::invalid_argument,
+                      "password must be a non-empty string, or null to remove "
+                      "it",
+                      "password");
+               return;
+             }
+           }
+           auto updated =
+               n.update_video(c.video->tenant, c.video->id, patch.dump());
+           if (!updated)
+             c.fail(updated.error());
+           else
+             c.reply(200,
+                     {{"success", true}, {"video", flare_video(n, *updated)}});
+         }});
 
-  r.get(R"(/api/video/([^/]+))", "flare.get",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          auto who = flare_auth(n, req, res, "videos:read");
-          if (!who)
-            return;
-          if (auto v = find_video(n, *who, req.matches[1], res))
-            reply_json(res, 200, {{"success", true},
-                                  {"video", flare_video(n, *v)}});
-        });
+  t.add({"GET", R"(/api/videos)", d, access::key, scopes::videos_read, nv::none,
+         bk::none, "flare.list", [&n](call& c) {
+           auto all = n.list_videos(c.tenant(), 0, INT32_MAX);
+           if (!all) {
+             c.fail(all.error());
+             return;
+           }
+           json videos = json::array();
+           for (auto& v : all->videos)
+             videos.push_back(flare_video(n, v));
+           c.reply(200, {{"success", true}, {"videos", videos}});
+         }});
+
+  t.add(
+      {"GET", R"(/api/video/([^/]+))", d, access::key, scopes::videos_read,
+       nv::flare_key, bk::none, "flare.get", [&n](call& c) {
+         c.reply(200, {{"success", true}, {"video", flare_video(n, *c.video)}});
+       }});
 }
 
 } // namespace reel::http

@@ -6,8 +6,6 @@
 #include "ops/metrics.hpp"
 #include "ops/token.hpp"
 #include "ops/util.hpp"
-#include "storage/blob_store.hpp"
-#include "storage/db.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -54,11 +52,6 @@ struct fd_holder {
   ~fd_holder() { ::close(fd); }
   int fd;
 };
-
-void plain(httplib::Response& res, int status, const std::string& text) {
-  res.status = status;
-  res.set_content(text + "\n", "text/plain");
-}
 
 } // namespace
 
@@ -126,152 +119,144 @@ std::string playback_denied(node& n, const video_record& v,
   return {};
 }
 
-void add_media(router& r, node& n) {
-  r.get(R"(/media/([^/]+)/(.+))", "media",
-        [&n](const httplib::Request& req, httplib::Response& res) {
-          std::string id = req.matches[1];
-          std::string rel = req.matches[2];
-          std::string token;
-          if (rel.rfind("token/", 0) == 0) { // token/<t>/<path>
-            auto slash = rel.find('/', 6);
-            if (slash == std::string::npos) {
-              plain(res, 404, "not found");
-              return;
-            }
-            token = rel.substr(6, slash - 6);
-            rel = rel.substr(slash + 1);
-          }
-          // The record says who may play it and what the aliases name.
-          auto rec = is_uuid(id) ? n.store().get_video(id)
-                                 : caf::expected<std::optional<video_record>>{
-                                   std::optional<video_record>{}};
-          if (!rec || !*rec) {
-            plain(res, 404, "not found");
-            return;
-          }
-          auto& v = **rec;
-          if (auto why = playback_denied(n, v, token); !why.empty()) {
-            plain(res, 403, why);
-            return;
-          }
-          if (rel == "mp4/source.mp4") { // the best download
-            const codec::rendition* best = nullptr;
-            for (auto& x : v.renditions)
-              if (!x.mp4.empty() && (!best || x.height > best->height))
-                best = &x;
-            if (!best || !v.info.mp4_support) {
-              plain(res, 404, "not found");
-              return;
-            }
-            rel = best->mp4;
-          }
-          caf::expected<std::string> path{make_error(ec::not_found, "")};
-          if (rel.rfind("source/", 0) == 0) {
-            // The uploaded file itself, under the name it was sent with
-            // (Flare's publicUrl).
-            if (rel.substr(7) != v.filename || rel.find('/', 7) != std::string::npos) {
-              plain(res, 404, "not found");
-              return;
-            }
-            path = n.source_file(id);
-          } else if (rel == "thumbnail.jpg" && req.has_param("time")) {
-            // A frame at any time, made on first request, then cached.
-            char* end = nullptr;
-            auto text = req.get_param_value("time");
-            double at = std::strtod(text.c_str(), &end);
-            if (text.empty() || *end != '\0') {
-              res.status = 400;
-              res.set_content("time must be a number of seconds\n",
-                              "text/plain");
-              return;
-            }
-            path = n.thumbnail(id, at);
-            if (!path && code_of(path.error()) == ec::invalid_argument) {
-              res.status = 400;
-              res.set_content(message_of(path.error()) + "\n", "text/plain");
-              return;
-            }
-          } else {
-            // Without a time, the thumbnail is the poster: the client's
-            // if it set one.
-            bool own = rel == "thumbnail.jpg" && !v.info.poster.empty();
-            if (own)
-              rel = v.info.poster; // its type by its name
-            else if (rel == "thumbnail.jpg")
-              rel = "poster.jpg";
-            path = own ? n.poster_file(v) : n.media_file(id, rel);
-          }
-          if (!path) {
-            res.status = 404;
-            res.set_content("not found\n", "text/plain");
-            return;
-          }
-          int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
-          struct stat st {};
-          if (fd < 0 || ::fstat(fd, &st) != 0) {
-            if (fd >= 0)
-              ::close(fd);
-            res.status = 404;
-            res.set_content("not found\n", "text/plain");
-            return;
-          }
-          auto file = std::make_shared<fd_holder>(fd);
-          auto size = static_cast<uint64_t>(st.st_size);
-          res.set_header("Accept-Ranges", "bytes");
-          // A restricted video's media stay in the viewer's own cache: a
-          // shared one would hand them out without their token.
-          bool playlist =
-              rel.size() > 5 && rel.substr(rel.size() - 5) == ".m3u8";
-          res.set_header("Cache-Control",
-                         restricted(v) ? (playlist ? "private, max-age=60"
-                                                   : "private, max-age=3600")
-                         : playlist    ? "public, max-age=60"
-                                       : "public, max-age=31536000");
-          uint64_t first = 0;
-          uint64_t length = size;
-          auto range = parse_range(req.get_header_value("Range"), size);
-          // httplib would apply the Range header a second time to what we
-          // answer; this handler answers ranges itself.
-          const_cast<httplib::Request&>(req).ranges.clear();
-          switch (range.kind) {
-            case range_kind::none:
-              break;
-            case range_kind::unsatisfiable:
-              res.status = 416;
-              res.set_header("Content-Range",
-                             "bytes */" + std::to_string(size));
-              res.set_content("requested range not satisfiable\n",
-                              "text/plain");
-              return;
-            case range_kind::single:
-              res.status = 206;
-              first = range.first;
-              length = range.last - range.first + 1;
-              res.set_header("Content-Range",
-                             "bytes " + std::to_string(range.first) + "-"
-                               + std::to_string(range.last) + "/"
-                               + std::to_string(size));
-              break;
-          }
-          // Streamed bytes are counted as they go (res.body stays empty).
-          auto* sent = &metrics().http_response_bytes.Add({{"route", "media"}});
-          res.set_content_provider(
-            static_cast<size_t>(length), content_type(rel),
-            [file, first, length, sent](size_t offset, size_t want,
-                                        httplib::DataSink& sink) {
-              if (offset >= length)
-                return false;
-              char buf[1 << 16];
-              auto n = std::min<size_t>({want, sizeof(buf),
-                                         static_cast<size_t>(length - offset)});
-              auto got = ::pread(file->fd, buf, n,
-                                 static_cast<off_t>(first + offset));
-              if (got <= 0)
-                return false; // file shrank or failed: end the response
-              sent->Increment(static_cast<double>(got));
-              return sink.write(buf, static_cast<size_t>(got));
-            });
-        });
+void serve_media(call& c, const video_record& v, const std::string& token,
+                 std::string rel) {
+  auto& n = c.n;
+  auto& req = c.req;
+  auto& res = c.res;
+  if (auto why = playback_denied(n, v, token); !why.empty()) {
+    c.fail(ec::forbidden, why);
+    return;
+  }
+  auto not_found = [&c] { c.fail(ec::not_found, "not found"); };
+  if (rel == "mp4/source.mp4") { // the best download
+    const codec::rendition* best = nullptr;
+    for (auto& x : v.renditions)
+      if (!x.mp4.empty() && (!best || x.height > best->height))
+        best = &x;
+    if (!best || !v.info.mp4_support) {
+      not_found();
+      return;
+    }
+    rel = best->mp4;
+  }
+  caf::expected<std::string> path{make_error(ec::not_found, "")};
+  if (rel.rfind("source/", 0) == 0) {
+    // The uploaded file itself, under the name it was sent with (Flare's
+    // publicUrl serves it too).
+    if (rel.substr(7) != v.filename || rel.find('/', 7) != std::string::npos) {
+      not_found();
+      return;
+    }
+    path = n.source_file(v.id);
+  } else if (rel == "thumbnail.jpg" && req.has_param("time")) {
+    // A frame at any time, made on first request, then cached.
+    char* end = nullptr;
+    auto text = req.get_param_value("time");
+    double at = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0') {
+      c.fail(ec::invalid_argument, "time must be a number of seconds");
+      return;
+    }
+    path = n.thumbnail(v.id, at);
+    if (!path && code_of(path.error()) == ec::invalid_argument) {
+      c.fail(ec::invalid_argument, message_of(path.error()));
+      return;
+    }
+  } else {
+    // Without a time, the thumbnail is the poster: the client's if it set
+    // one.
+    bool own = rel == "thumbnail.jpg" && !v.info.poster.empty();
+    if (own)
+      rel = v.info.poster; // its type by its name
+    else if (rel == "thumbnail.jpg")
+      rel = "poster.jpg";
+    path = own ? n.poster_file(v) : n.media_file(v.id, rel);
+  }
+  if (!path) {
+    not_found();
+    return;
+  }
+  int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    if (fd >= 0)
+      ::close(fd);
+    not_found();
+    return;
+  }
+  auto file = std::make_shared<fd_holder>(fd);
+  auto size = static_cast<uint64_t>(st.st_size);
+  res.set_header("Accept-Ranges", "bytes");
+  // A restricted video's media stay in the viewer's own cache: a shared
+  // one would hand them out without their token.
+  bool playlist = rel.size() > 5 && rel.substr(rel.size() - 5) == ".m3u8";
+  res.set_header("Cache-Control", restricted(v)
+                                      ? (playlist ? "private, max-age=60"
+                                                  : "private, max-age=3600")
+                                  : playlist ? "public, max-age=60"
+                                             : "public, max-age=31536000");
+  uint64_t first = 0;
+  uint64_t length = size;
+  auto range = parse_range(req.get_header_value("Range"), size);
+  // httplib would apply the Range header a second time to what we answer;
+  // this answers ranges itself.
+  const_cast<httplib::Request&>(req).ranges.clear();
+  switch (range.kind) {
+  case range_kind::none:
+    break;
+  case range_kind::unsatisfiable:
+    res.set_header("Content-Range", "bytes */" + std::to_string(size));
+    c.fail(ec::range_not_satisfiable, "requested range not satisfiable");
+    return;
+  case range_kind::single:
+    res.status = 206;
+    first = range.first;
+    length = range.last - range.first + 1;
+    res.set_header("Content-Range", "bytes " + std::to_string(range.first) +
+                                        "-" + std::to_string(range.last) + "/" +
+                                        std::to_string(size));
+    break;
+  }
+  // Streamed bytes are counted as they go (res.body stays empty).
+  auto* sent = &metrics().http_response_bytes.Add({{"route", c.r.name}});
+  res.set_content_provider(
+      static_cast<size_t>(length), content_type(rel),
+      [file, first, length, sent](size_t offset, size_t want,
+                                  httplib::DataSink& sink) {
+        if (offset >= length)
+          return false;
+        char buf[1 << 16];
+        auto n = std::min<size_t>(
+            {want, sizeof(buf), static_cast<size_t>(length - offset)});
+        auto got =
+            ::pread(file->fd, buf, n, static_cast<off_t>(first + offset));
+        if (got <= 0)
+          return false; // file shrank or failed: end the response
+        sent->Increment(static_cast<double>(got));
+        return sink.write(buf, static_cast<size_t>(got));
+      });
+}
+
+void add_media(route_table& t, node&) {
+  // Open: anyone who knows the id may fetch a public video's media; a
+  // private or password-protected one's need the playback token in the
+  // path (checked by serve_media).
+  t.add({"GET", R"(/media/([^/]+)/(.+))", dialect::plain, access::open, "",
+         names_video::uuid, body_kind::none, "media", [](call& c) {
+           std::string rel = c.arg(2);
+           std::string token;
+           if (rel.rfind("token/", 0) == 0) { // token/<t>/<path>
+             auto slash = rel.find('/', 6);
+             if (slash == std::string::npos) {
+               c.fail(ec::not_found, "not found");
+               return;
+             }
+             token = rel.substr(6, slash - 6);
+             rel = rel.substr(slash + 1);
+           }
+           serve_media(c, *c.video, token, std::move(rel));
+         }});
 }
 
 } // namespace reel::http

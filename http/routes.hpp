@@ -14,11 +14,19 @@ void add_uploads_api(route_table& t, node& n);
 void add_native_api(route_table& t, node& n);
 
 /// The player page /embed/<id> and the player script it loads.
-void add_embed(router& r, node& n);
+void add_embed(route_table& t, node& n);
 
 /// Media files: /media/<id>/<path> with Range support; a private video's
 /// as /media/<id>/token/<playback token>/<path>.
-void add_media(router& r, node& n);
+void add_media(route_table& t, node& n);
+
+/// Answers the media file `rel` of video `v` ("master.m3u8",
+/// "source/<file name>", "thumbnail.jpg", ...) as /media/<id>/<rel> does:
+/// refused 403 when the video is restricted and `token` does not open it,
+/// its type, Cache-Control, Accept-Ranges, a single range 206, 416 past
+/// the end, streamed from the file; 404 in text when there is none.
+void serve_media(call& c, const video_record& v, const std::string& token,
+                 std::string rel);
 
 /// The api.video dialect: /auth, /videos, /upload, /upload-tokens, /tags,
 /// /webhooks.
@@ -27,8 +35,10 @@ void add_apivideo_api(route_table& t, node& n);
 /// The Gcore Streaming dialect: /streaming/videos, /streaming/directories.
 void add_gcore_api(route_table& t, node& n);
 
-/// The Flare dialect: /api/video/..., /api/videos, presigned uploads.
-void add_flare_api(router& r, node& n);
+/// The Flare dialect: /api/video/..., /api/videos, presigned uploads and
+/// the publicUrl of an uploaded file, /media/flare/<tenant>/<id>/<source>/
+/// <file name> (added before add_media: /media/<id>/... would take it).
+void add_flare_api(route_table& t, node& n);
 
 /// Whether playing video `v` needs a playback token: it is private
 /// (api.video) or has a password (Flare).

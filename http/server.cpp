@@ -101,11 +101,12 @@ server::server(node& n) : impl_(std::make_unique<impl>(n)) {
   add_gcore_api(table, n);
   add_tus(table, n);
   add_apivideo_api(table, n);
+  // Flare before media: its publicUrl, /media/flare/..., would otherwise
+  // be taken for /media/<id>/... (httplib tries routes in order).
+  add_flare_api(table, n);
+  add_media(table, n);
+  add_embed(table, n);
   install(svr, n, table);
-  router r{svr};
-  add_media(r, n);
-  add_flare_api(r, n);
-  add_embed(r, n);
   // Every other path's OPTIONS (CORS preflights): registered after the
   // routes, so that a route may answer its own (tus on /upload/).
   svr.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) {

@@ -242,6 +242,7 @@ test('Gcore: views are counted by the embed player', async () => {
 });
 
 let flareId;
+let publicUrl;
 test('Flare: the seed requests (create, presign), the PUT, publicUrl', async () => {
   // Seed 000 as written.
   const create = await flare('POST', '/api/video/create', {
@@ -260,6 +261,11 @@ test('Flare: the seed requests (create, presign), the PUT, publicUrl', async () 
   assert.equal(presign.json.method, 'PUT');
   assert.deepEqual(presign.json.headers, { 'Content-Type': 'video/mp4' });
   assert.match(presign.json.uploadUrl, /^http:\/\/127\.0\.0\.1:\d+\/presigned\/.*signature=/);
+  // The seed's shape, {base}/{videoId}/{source}/{fileName}: the Flare id
+  // (the s3Key) and the video's own source label; the base names the
+  // tenant (an s3Key names a video only within its tenant).
+  assert.equal(presign.json.publicUrl, `${base}/media/flare/default/vid_demo_123/composite/demo.mp4`);
+  publicUrl = presign.json.publicUrl;
   assert.equal((await fetch(presign.json.publicUrl)).status, 404, 'nothing there before the PUT');
   // Tampered: another content type, another path, a changed expiry.
   const url = presign.json.uploadUrl;
@@ -279,25 +285,89 @@ test('Flare: the seed requests (create, presign), the PUT, publicUrl', async () 
   assert.equal(v.fileName, 'demo.mp4');
   assert.equal(v.source, 'composite');
   assert.equal(v.width, 640, 'the probe replaces the declared width');
-  const file = Buffer.from(await (await fetch(presign.json.publicUrl)).arrayBuffer());
-  assert.ok(file.equals(fs.readFileSync(small)), 'publicUrl serves the uploaded file');
+  const served = await fetch(presign.json.publicUrl);
+  assert.equal(served.status, 200);
+  assert.equal(served.headers.get('content-type'), 'video/mp4');
+  assert.equal(served.headers.get('accept-ranges'), 'bytes');
+  assert.equal(served.headers.get('cache-control'), 'public, max-age=31536000');
+  assert.equal(served.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(served.headers.get('access-control-allow-origin'), '*');
+  const file = Buffer.from(await served.arrayBuffer());
+  const original = fs.readFileSync(small);
+  assert.ok(file.equals(original), 'publicUrl serves the uploaded file');
+  // Ranges, as every media file answers them.
+  const part = await fetch(presign.json.publicUrl, { headers: { Range: 'bytes=100-199' } });
+  assert.equal(part.status, 206);
+  assert.equal(part.headers.get('content-range'), `bytes 100-199/${original.length}`);
+  assert.equal(part.headers.get('content-length'), '100');
+  assert.ok(Buffer.from(await part.arrayBuffer()).equals(original.subarray(100, 200)));
+  const past = await fetch(presign.json.publicUrl, { headers: { Range: `bytes=${original.length}-` } });
+  assert.equal(past.status, 416);
+  assert.equal(past.headers.get('content-range'), `bytes */${original.length}`);
+  // It is the same file as reel's own URL of the source, and only under
+  // the video's own tenant, source label and file name.
+  const uuid = (await flare('GET', `/api/video/${flareId}`)).json.video.embedUrl.split('/').pop();
+  const own = await fetch(`${base}/media/${uuid}/source/demo.mp4`);
+  assert.ok(Buffer.from(await own.arrayBuffer()).equals(original));
+  assert.equal((await fetch(`${base}/media/flare/default/${uuid}/composite/demo.mp4`)).status, 200, 'the UUID names it too');
+  for (const wrong of ['/media/flare/other/vid_demo_123/composite/demo.mp4', '/media/flare/default/vid_demo_123/other/demo.mp4',
+                       '/media/flare/default/vid_demo_123/composite/other.mp4', '/media/flare/default/vid_nothing/composite/demo.mp4',
+                       '/media/flare/default/vid_demo_123/composite/demo.mp4/x']) {
+    const r = await call('GET', wrong);
+    assert.equal(r.status, 404, wrong);
+    assert.match(r.headers.get('content-type'), /^text\/plain/, wrong);
+  }
   const list = await flare('GET', '/api/videos');
   assert.equal(list.json.success, true);
   assert.ok(list.json.videos.some((x) => x.id === 'vid_demo_123' && x.fileName === 'demo.mp4' && 'createdAt' in x));
 });
 
 test('Flare: scopes, expiry, password-protected playback', async () => {
-  // A token without the scope.
-  const refused = await flare('POST', '/api/video/create', { fileName: 'x.mp4' }, patRead);
-  assert.equal(refused.status, 403);
-  assert.match(refused.json.error, /videos:write/);
-  assert.equal((await flare('POST', '/api/video/upload/presign', { videoId: flareId, fileName: 'x.mp4' }, patRead)).status, 403);
-  assert.equal((await flare('GET', '/api/videos', undefined, patRead)).status, 200);
-  assert.equal((await flare('GET', '/api/videos', undefined, 'flr_pat_nope')).status, 401);
+  // A token with videos:read only: every change refused in Flare's shape,
+  // naming the scope it lacks; reads allowed.
+  const before = (await flare('GET', `/api/video/${flareId}`)).json.video;
+  for (const [method, url, body, scope] of [
+    ['POST', '/api/video/create', { fileName: 'x.mp4' }, 'videos:write'],
+    ['POST', '/api/video/upload/presign', { videoId: flareId, fileName: 'x.mp4' }, 'uploads:write'],
+    ['PATCH', `/api/video/update/${flareId}`, { title: 'not mine to change' }, 'videos:write'],
+  ]) {
+    const r = await flare(method, url, body, patRead);
+    assert.equal(r.status, 403, `${method} ${url}`);
+    assert.deepEqual(r.json, { success: false, error: `this key lacks the ${scope} scope` }, `${method} ${url}`);
+  }
+  assert.equal((await flare('GET', `/api/video/${flareId}`)).json.video.title, before.title, 'nothing changed');
+  const list = await flare('GET', '/api/videos', undefined, patRead);
+  assert.equal(list.status, 200);
+  assert.ok(list.json.videos.some((x) => x.id === flareId));
+  const one = await flare('GET', `/api/video/${flareId}`, undefined, patRead);
+  assert.equal(one.status, 200);
+  assert.equal(one.json.video.id, flareId);
+  // No token, an unknown one: 401 in Flare's shape.
+  const none = await call('GET', '/api/videos');
+  assert.equal(none.status, 401);
+  assert.deepEqual(none.json, { success: false, error: 'missing credentials: send Authorization: Bearer flr_pat_...' });
+  const unknown = await flare('GET', '/api/videos', undefined, 'flr_pat_nope');
+  assert.equal(unknown.status, 401);
+  assert.deepEqual(unknown.json, { success: false, error: 'invalid access token' });
+  // A path under /api that is no route: 404 in Flare's shape.
+  const nothing = await flare('GET', '/api/nothing');
+  assert.equal(nothing.status, 404);
+  assert.equal(nothing.json.success, false);
+  // A presigned PUT with no signature: 403, whatever the id.
+  for (const id of [flareId, '00000000-0000-4000-8000-000000000000'])
+    assert.equal(execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: video/mp4',
+                                       '--data-binary', 'x', `${base}/presigned/${id}/a.mp4`]).toString(), '403', id);
   // Expiry (reel's expiresIn extension makes it short).
   const fresh = await flare('POST', '/api/video/create', { fileName: 'late.mp4' });
   assert.match(fresh.json.video.id, /^[0-9a-f-]{36}$/);
   const late = await flare('POST', '/api/video/upload/presign', { videoId: fresh.json.video.id, fileName: 'late.mp4', expiresIn: 1 });
+  // Without an s3Key the Flare id is the UUID; without a source label the
+  // segment is "source"; the file name is the video's (a presign under
+  // another name signs that name's upload URL only).
+  assert.equal(late.json.publicUrl, `${base}/media/flare/default/${fresh.json.video.id}/source/late.mp4`);
+  const renamed = await flare('POST', '/api/video/upload/presign', { videoId: fresh.json.video.id, fileName: 'other name.mp4' });
+  assert.match(renamed.json.uploadUrl, /\/other%20name\.mp4\?/);
+  assert.equal(renamed.json.publicUrl, late.json.publicUrl);
   await sleep(1500);
   const code = execFileSync('curl', ['-s', '-w', '\n%{http_code}', '-X', 'PUT', '-H', 'Content-Type: video/mp4',
                                      '--data-binary', `@${small}`, late.json.uploadUrl]).toString();
@@ -314,6 +384,9 @@ test('Flare: scopes, expiry, password-protected playback', async () => {
   const g = (await gcore('GET', `/streaming/videos?search=Launch`)).json[0];
   const bare = g.hls_url.replace(/token\/[^/]+\//, '');
   assert.equal((await fetch(bare)).status, 403, 'media need the token');
+  const locked = await call('GET', publicUrl);
+  assert.equal(locked.status, 403, 'so does publicUrl');
+  assert.match(locked.text, /playback token/);
   const wrong = await call('POST', `${embed}/unlock`, { headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, raw: 'password=nope' });
   assert.equal(wrong.status, 303);
   page = await call('GET', base + wrong.headers.get('location'));
@@ -327,6 +400,10 @@ test('Flare: scopes, expiry, password-protected playback', async () => {
   assert.match(src, /\/token\//);
   assert.equal((await fetch(src)).status, 200, 'the page plays with its token');
   assert.match((await fetch(src)).headers.get('cache-control'), /^private/);
+  const token = right.headers.get('location').split('token=')[1];
+  const unlocked = await fetch(`${publicUrl}?token=${token}`);
+  assert.equal(unlocked.status, 200, 'publicUrl with the playback token');
+  assert.equal(unlocked.headers.get('cache-control'), 'private, max-age=3600');
   // Another password ends the tokens the old one gave.
   const changed = await flare('PATCH', `/api/video/update/${flareId}`, { password: 'secret456' });
   assert.equal(changed.status, 200);
@@ -336,6 +413,7 @@ test('Flare: scopes, expiry, password-protected playback', async () => {
   assert.equal(open.json.video.passwordProtected, false);
   assert.equal((await call('GET', embed)).status, 200);
   assert.equal((await fetch(bare)).status, 200);
+  assert.equal((await fetch(publicUrl)).status, 200);
 });
 
 test('cross-dialect reads and tenant isolation', async () => {

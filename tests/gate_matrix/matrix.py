@@ -118,7 +118,8 @@ def gcore_number(vid):
 def flare_key():
     key = f"matrix-{int(time.time() * 1000)}"
     status, out = call("POST", "/api/video/create", key_a, "flare",
-                       {"videoId": key, "title": "matrix"})
+                       {"s3Key": key, "fileName": "matrix.mp4",
+                        "title": "matrix"})
     return key if status in (200, 201) else None
 
 

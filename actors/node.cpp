@@ -1100,7 +1100,7 @@ caf::expected<std::map<std::string, int64_t>> node::video_counts() {
   auto err = impl_->store->scan(cf::videos, "", [&](auto&, auto& bytes) {
     video_record v;
     if (!decode(bytes, v))
-      ++out[v.state];
+      ++out[to_string(v.state)];
     return true;
   });
   if (err)

@@ -18,7 +18,7 @@ namespace reel {
 
 namespace {
 
-using self_ptr = video_actor::stateful_pointer<video_state>;
+using self_ptr = video_actor::stateful_pointer<video_actor_state>;
 
 // Scheduler priorities relative to the video's own (-10..10): the probe and
 // the audio (needed before anything plays) first, then the chunks in order,
@@ -66,25 +66,38 @@ bool persist(self_ptr self, const std::string& event = {}) {
   return true;
 }
 
-bool transition(self_ptr self, const std::string& to,
+bool transition(self_ptr self, video_state to,
                 const std::string& reason = {}) {
   auto& rec = self->state.rec;
-  auto& gauge = metrics().videos;
-  gauge.Add({{"state", rec.state}}).Decrement();
-  gauge.Add({{"state", to}}).Increment();
-  rec.state = to;
-  rec.history.push_back(state_change{to, now_ms(), reason});
-  bool event = to == states::uploaded || to == states::ready
-               || to == states::failed;
-  if (!persist(self, event ? std::string{"video."} + to : std::string{}))
+  apply_transition(rec, to, reason);
+  // The events a transition makes (video.playable is not a state: it is
+  // sent when the first chunk is packaged).
+  const char* event = nullptr;
+  switch (to) {
+    case video_state::uploaded:
+      event = "video.uploaded";
+      break;
+    case video_state::ready:
+      event = "video.ready";
+      break;
+    case video_state::failed:
+      event = "video.failed";
+      break;
+    case video_state::created:
+    case video_state::probing:
+    case video_state::transcoding:
+    case video_state::packaging:
+      break;
+  }
+  if (!persist(self, event ? std::string{event} : std::string{}))
     return false;
-  log::info("video.state", {{"video", rec.id}, {"state", to}});
+  log::info("video.state", {{"video", rec.id}, {"state", to_string(to)}});
   return true;
 }
 
 void fail(self_ptr self, const std::string& reason) {
   auto& rec = self->state.rec;
-  metrics().video_failures.Add({{"stage", rec.state}}).Increment();
+  metrics().video_failures.Add({{"stage", to_string(rec.state)}}).Increment();
   rec.failure_reason = reason;
   rec.import_headers.clear(); // an import that failed is not tried again
   log::warn("video.failed", {{"video", rec.id}, {"reason", reason}});
@@ -692,7 +705,17 @@ void finish(self_ptr self) {
 
 } // namespace
 
-video_actor::behavior_type video(video_actor::stateful_pointer<video_state> self,
+void apply_transition(video_record& rec, video_state to,
+                      const std::string& reason) {
+  auto& gauge = metrics().videos;
+  gauge.Add({{"state", to_string(rec.state)}}).Decrement();
+  gauge.Add({{"state", to_string(to)}}).Increment();
+  rec.state = to;
+  rec.updated_ms = now_ms();
+  rec.history.push_back(state_change{to, rec.updated_ms, reason});
+}
+
+video_actor::behavior_type video(video_actor::stateful_pointer<video_actor_state> self,
                                  node_context* ctx, scheduler_actor scheduler,
                                  video_record rec) {
   self->state.ctx = ctx;

@@ -11,7 +11,7 @@
 
 namespace reel {
 
-struct video_state {
+struct video_actor_state {
   static inline const char* name = "video";
   node_context* ctx = nullptr;
   scheduler_actor scheduler;
@@ -39,7 +39,15 @@ struct video_state {
 /// transcoding, finished chunks go to a packager actor in order, so the
 /// start of the video plays before the whole ladder is done. The actor quits
 /// once the video is ready or failed.
-video_actor::behavior_type video(video_actor::stateful_pointer<video_state> self,
+/// The one transition of a video's record: its state becomes `to`, the
+/// history says when (and why, for a failure or a retry), and the gauge of
+/// videos by state follows. Only the record's writer calls it: the video
+/// actor, and its manager for a video no actor runs (a retry of a failed
+/// one); the caller persists the record.
+void apply_transition(video_record& rec, video_state to,
+                      const std::string& reason = {});
+
+video_actor::behavior_type video(video_actor::stateful_pointer<video_actor_state> self,
                                  node_context* ctx, scheduler_actor scheduler,
                                  video_record rec);
 

@@ -81,7 +81,7 @@ void rebalance(self_ptr self) {
   for (auto& v : records) {
     bool running = st.live.count(v.id) > 0;
     if (should_run(self, v) && !running) {
-      log::info("video.takeover", {{"video", v.id}, {"state", v.state}});
+      log::info("video.takeover", {{"video", v.id}, {"state", to_string(v.state)}});
       metrics().failovers.Increment();
       start_video(self, std::move(v));
     } else if (running && st.ctx->view && !st.ctx->view->owns(v.id)) {
@@ -105,10 +105,10 @@ caf::error adopt(self_ptr self, const video_record& v) {
     return {}; // stale
   if (mine && *mine && (*mine)->state != v.state) {
     auto& gauge = metrics().videos;
-    gauge.Add({{"state", (*mine)->state}}).Decrement();
-    gauge.Add({{"state", v.state}}).Increment();
+    gauge.Add({{"state", to_string((*mine)->state)}}).Decrement();
+    gauge.Add({{"state", to_string(v.state)}}).Increment();
   } else if (mine && !*mine) {
-    metrics().videos.Add({{"state", v.state}}).Increment();
+    metrics().videos.Add({{"state", to_string(v.state)}}).Increment();
   }
   if (auto err = st.ctx->store->put_video(v)) {
     log::error("video.replicate_failed",
@@ -190,7 +190,7 @@ caf::result<video_record> register_video(self_ptr self, video_record rec) {
   rec.history = {state_change{rec.state, rec.created_ms, {}}};
   if (auto err = save(self, rec))
     return err;
-  metrics().videos.Add({{"state", rec.state}}).Increment();
+  metrics().videos.Add({{"state", to_string(rec.state)}}).Increment();
   log::info("video.created", {{"video", rec.id},
                               {"tenant", rec.tenant},
                               {"bytes", std::to_string(rec.source_bytes)}});
@@ -226,7 +226,7 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       log::error("video.corrupt_record");
       return true;
     }
-    ++counts[rec.state];
+    ++counts[to_string(rec.state)];
     if (!is_terminal(rec.state))
       unfinished.push_back(std::move(rec));
     return true;
@@ -241,7 +241,7 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
   for (auto& rec : clustered ? std::vector<video_record>{} : unfinished) {
     if (!should_run(self, rec))
       continue;
-    log::info("video.resume", {{"video", rec.id}, {"state", rec.state}});
+    log::info("video.resume", {{"video", rec.id}, {"state", to_string(rec.state)}});
     start_video(self, std::move(rec));
   }
   return {
@@ -261,7 +261,7 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       self->send(self->state.scheduler, caf::delete_atom::value, v.id);
       auto mine = self->state.ctx->store->get_video(v.id);
       if (mine && *mine) {
-        metrics().videos.Add({{"state", (*mine)->state}}).Decrement();
+        metrics().videos.Add({{"state", to_string((*mine)->state)}}).Decrement();
         if (auto err = self->state.ctx->store->delete_video(**mine))
           log::error("video.delete_failed", {{"video", v.id}});
       }
@@ -407,7 +407,7 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
         return err;
       for (auto& id : ids) {
         auto rec = load(self, tenant, id);
-        if (!rec || (!state.empty() && rec->state != state)
+        if (!rec || (!state.empty() && to_string(rec->state) != state)
             || (!via.empty() && rec->created_via != via))
           continue;
         if (page.total >= offset
@@ -424,7 +424,7 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       if (!rec)
         return rec.error();
       if (rec->state != states::failed || st.live.count(id) > 0)
-        return make_error(ec::conflict, "video " + id + " is " + rec->state
+        return make_error(ec::conflict, "video " + id + " is " + to_string(rec->state)
                                           + ", not failed");
       std::error_code missing;
       if (rec->source_sha256.empty()
@@ -439,15 +439,11 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       // files exist count as done and the rest is encoded.
       bool probe = !rec->probed || rec->rungs.empty() || rec->chunks.empty();
       auto to = probe ? states::uploaded : states::transcoding;
-      metrics().videos.Add({{"state", rec->state}}).Decrement();
-      metrics().videos.Add({{"state", to}}).Increment();
-      rec->state = to;
       rec->failure_reason.clear();
-      rec->updated_ms = now_ms();
-      rec->history.push_back(state_change{to, rec->updated_ms, "retried"});
+      apply_transition(*rec, to, "retried");
       if (auto err = save(self, *rec))
         return err;
-      log::info("video.retried", {{"video", id}, {"state", to}});
+      log::info("video.retried", {{"video", id}, {"state", to_string(to)}});
       // Tasks of the failed run still queued here would only duplicate the
       // new run's; those still running finish first (the scheduler holds
       // back a task whose outputs a running one writes).
@@ -468,7 +464,7 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       if (auto err = self->state.ctx->store->delete_video(*rec))
         return err;
       self->state.ctx->blobs->remove_video(id);
-      metrics().videos.Add({{"state", rec->state}}).Decrement();
+      metrics().videos.Add({{"state", to_string(rec->state)}}).Decrement();
       log::info("video.deleted", {{"video", id}});
       return caf::ok_atom::value;
     },

@@ -70,16 +70,14 @@ bodies(const webhook_record& w, const video_record& v, const std::string& event,
     return out;
   json body = {{"type", event}, {"emitted_at", iso8601_ms(now)}};
   if (w.format == "gcore") {
-    auto status = event == "video.ready"    ? "ready"
-                  : event == "video.failed" ? "error"
-                  : event == "video.playable" ? "viewable"
-                                              : "pending";
+    // The same status a GET of the video shows (model/video_state.hpp).
+    auto status = gcore_status(v.state, v.playable_ms > 0);
     json video = {{"id", v.number}, {"name", v.title}, {"status", status}};
     if (!v.failure_reason.empty())
       video["error"] = v.failure_reason;
     body["video"] = video;
   } else {
-    body.update({{"video_id", v.id}, {"title", v.title}, {"state", v.state}});
+    body.update({{"video_id", v.id}, {"title", v.title}, {"state", to_string(v.state)}});
     if (!v.failure_reason.empty())
       body["reason"] = v.failure_reason;
   }

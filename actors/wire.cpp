@@ -70,17 +70,15 @@ caf::error check(const member_info& m) {
 }
 
 caf::error check(const video_record& v) {
-  static const char* states[] = {
-      states::created,   states::uploaded, states::probing, states::transcoding,
-      states::packaging, states::ready,    states::failed};
   if (!is_uuid(v.id))
     return bad("the video id is not a UUID");
   if (!tenant_name(v.tenant))
     return bad("bad tenant");
   if (!valid_folder_path(v.folder))
     return bad("bad folder");
-  if (std::none_of(std::begin(states), std::end(states),
-                   [&](const char* x) { return v.state == x; }))
+  if (!valid(v.state)
+      || std::any_of(v.history.begin(), v.history.end(),
+                     [](const state_change& h) { return !valid(h.state); }))
     return bad("bad state");
   if (!bounded(v.title, max_text) || !bounded(v.filename, 1024) ||
       !bounded(v.failure_reason, max_text) || !bounded(v.waiting, max_text) ||

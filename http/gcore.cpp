@@ -70,15 +70,7 @@ int64_t client_id_of(const std::string& tenant) {
 
 /// Gcore's status of a video.
 const char* gcore_status(const video_record& v) {
-  if (v.state == states::failed)
-    return "error";
-  if (v.state == states::ready)
-    return "ready";
-  if (is_playable(v))
-    return "viewable";
-  if (v.state == states::created)
-    return "empty";
-  return "pending";
+  return reel::gcore_status(v.state, is_playable(v));
 }
 
 /// The clipped length in milliseconds (0 before probing).

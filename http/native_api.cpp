@@ -88,12 +88,7 @@ bool valid_tenant_name(const std::string& t) {
 }
 
 bool valid_state(const std::string& s) {
-  for (auto* x : {states::created, states::uploaded, states::probing,
-                  states::transcoding, states::packaging, states::ready,
-                  states::failed})
-    if (s == x)
-      return true;
-  return false;
+  return parse_video_state(s).has_value();
 }
 
 nlohmann::ordered_json task_json(const task_info& t) {

@@ -52,18 +52,6 @@ std::pair<const char*, int> rung_progress(const video_record& v) {
   return {"waiting", 0};
 }
 
-std::pair<int, const char*> upload_status(const std::string& state) {
-  if (state == states::transcoding)
-    return {3, "processing"};
-  if (state == states::packaging)
-    return {5, "uploading"};
-  if (state == states::ready)
-    return {6, "completed"};
-  if (state == states::failed)
-    return {7, "failed"};
-  return {1, "pending"}; // created, uploaded, probing
-}
-
 int progress_percent(const video_record& v) {
   if (v.state == states::ready)
     return 100;

@@ -31,10 +31,6 @@ std::string playback_url(const video_record& v, const std::string& base);
 /// progress 0-100.
 std::pair<const char*, int> rung_progress(const video_record& v);
 
-/// The Uploads API's status code and text for a state:
-/// 1 pending, 3 processing, 5 uploading, 6 completed, 7 failed.
-std::pair<int, const char*> upload_status(const std::string& state);
-
 /// Percent of the work done, 0-100.
 int progress_percent(const video_record& v);
 

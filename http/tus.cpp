@@ -592,7 +592,7 @@ void create(node& n, upload_store& store, const httplib::Request& req,
                       : !v->upload.parts.empty() ? " (being uploaded)"
                                                  : "";
     fail(res, 409, "the video already has a source" + how + "; its state is "
-                     + v->state);
+                     + to_string(v->state));
     return;
   }
   upload_info u;

@@ -32,10 +32,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(storyboard_result, interval_s,
 
 namespace reel {
 
-bool is_terminal(const std::string& state) {
-  return state == states::ready || state == states::failed;
-}
-
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(file_record, name, size, sha256)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(state_change, state, at_ms,
                                                 reason)

@@ -4,6 +4,7 @@
 // record is the one model every API dialect is a view of.
 
 #include "codec/codec.hpp"
+#include "model/video_state.hpp"
 #include "ops/crypto.hpp"
 
 #include <nlohmann/json_fwd.hpp>
@@ -18,20 +19,6 @@ namespace reel {
 
 enum class cf : int; // storage/db.hpp
 
-/// The states of a video; see docs/architecture.md.
-namespace states {
-constexpr const char* created = "created";
-constexpr const char* uploaded = "uploaded";
-constexpr const char* probing = "probing";
-constexpr const char* transcoding = "transcoding";
-constexpr const char* packaging = "packaging";
-constexpr const char* ready = "ready";
-constexpr const char* failed = "failed";
-} // namespace states
-
-/// True for ready and failed: nothing more happens to such a video.
-bool is_terminal(const std::string& state);
-
 struct file_record {
   std::string name; // relative to the video's media directory
   int64_t size = 0;
@@ -39,7 +26,7 @@ struct file_record {
 };
 
 struct state_change {
-  std::string state;
+  video_state state = video_state::created;
   int64_t at_ms = 0;
   std::string reason; // why it failed, for the failed state
 };
@@ -118,7 +105,7 @@ struct video_record {
   std::string folder; // e.g. "root/marketing"
   std::string title;
   std::string filename; // as the client named the upload
-  std::string state = states::created;
+  video_state state = video_state::created; // model/video_state.hpp
   std::string failure_reason;
   int64_t created_ms = 0;
   int64_t updated_ms = 0;

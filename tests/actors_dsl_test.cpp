@@ -242,7 +242,7 @@ CAF_TEST(a full disk is waited out and the video goes on by itself) {
   // Chunk 1 hit the full disk: the video waits and says why; nothing
   // after it was packaged, and only the clock can move it on.
   auto waiting = stored(v.id);
-  CAF_CHECK_EQUAL(waiting.state, std::string{states::transcoding});
+  CAF_CHECK_EQUAL(waiting.state, states::transcoding);
   CAF_CHECK(waiting.waiting.find("No space") != std::string::npos);
   CAF_CHECK(waiting.failure_reason.empty());
   CAF_CHECK(sched.clock().has_pending_timeout());
@@ -252,7 +252,7 @@ CAF_TEST(a full disk is waited out and the video goes on by itself) {
   advance_time(std::chrono::seconds(5));
   settle();
   auto done = stored(v.id);
-  CAF_CHECK_EQUAL(done.state, std::string{states::ready});
+  CAF_CHECK_EQUAL(done.state, states::ready);
   CAF_CHECK(done.waiting.empty());
   CAF_CHECK_EQUAL(s->chunk_attempts[1], 2);
   CAF_CHECK((s->packaged
@@ -269,7 +269,7 @@ CAF_TEST(a packager that finds the disk full is replaced after a wait) {
   self->send(actor, resume_atom::value);
   settle();
   auto waiting = stored(v.id);
-  CAF_CHECK_EQUAL(waiting.state, std::string{states::transcoding});
+  CAF_CHECK_EQUAL(waiting.state, states::transcoding);
   CAF_CHECK(waiting.waiting.find("packaging") != std::string::npos);
   CAF_CHECK_EQUAL(s->packagers, 1);
   advance_time(std::chrono::seconds(5));
@@ -277,7 +277,7 @@ CAF_TEST(a packager that finds the disk full is replaced after a wait) {
   // A new packager started over from the encoded parts: nothing encoded
   // twice, every chunk packaged in order by the new one.
   auto done = stored(v.id);
-  CAF_CHECK_EQUAL(done.state, std::string{states::ready});
+  CAF_CHECK_EQUAL(done.state, states::ready);
   CAF_CHECK(done.waiting.empty());
   CAF_CHECK_EQUAL(s->packagers, 2);
   for (auto& [i, n] : s->chunk_attempts)
@@ -296,7 +296,7 @@ CAF_TEST(bad media fails the video at once with its reason) {
   self->send(actor, resume_atom::value);
   settle();
   auto end = stored(v.id);
-  CAF_CHECK_EQUAL(end.state, std::string{states::failed});
+  CAF_CHECK_EQUAL(end.state, states::failed);
   CAF_CHECK(end.failure_reason.find("chunk 1") != std::string::npos);
   CAF_CHECK(end.failure_reason.find("Invalid data") != std::string::npos);
   CAF_CHECK(end.waiting.empty());
@@ -311,7 +311,7 @@ CAF_TEST(the manager keeps each tenant to its own videos) {
   CAF_REQUIRE(created);
   CAF_CHECK_EQUAL(created->id, v.id);
   CAF_CHECK(created->number > 0);
-  CAF_CHECK_EQUAL(stored(v.id).state, std::string{states::ready});
+  CAF_CHECK_EQUAL(stored(v.id).state, states::ready);
   // Its tenant sees it; another tenant gets "not found", for a read, a
   // change and a delete, and the video stays as it was.
   CAF_CHECK(ask<video_record>(mgr, caf::get_atom::value,

@@ -243,7 +243,7 @@ BOOST_FIXTURE_TEST_CASE(walks_every_state_to_ready, fixture) {
   BOOST_TEST(end.state == states::ready);
   std::vector<std::string> walk;
   for (auto& h : end.history)
-    walk.push_back(h.state);
+    walk.push_back(to_string(h.state));
   BOOST_TEST(walk == (std::vector<std::string>{"probing", "transcoding",
                                                "packaging", "ready"}));
   // Probe first, then audio and every chunk in order, then the images.
@@ -582,7 +582,7 @@ BOOST_AUTO_TEST_CASE(every_record_field_round_trips_through_every_encoding) {
   v.screenshots = 5;
   v.storyboard = codec::storyboard_result{1.0, 2, 3, 4, 5};
   v.files = {file_record{"a", 1, std::string(64, 'b')}};
-  v.history = {state_change{"failed", 10, "why"}};
+  v.history = {state_change{states::failed, 10, "why"}};
   v.waiting = "packaging: no space";
   v.created_via = "uploads";
   v.info.description = "d";

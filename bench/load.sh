@@ -11,7 +11,7 @@
 # warm-up. Prints requests/s, p50/p99/max latency, MiB/s, errors, the
 # server's CPU use, the ratio of reel's segment throughput to nginx's, and
 # PASS/FAIL against the targets:
-#   API reads   >= 10000 requests/s with p99 < 20 ms at 64 connections
+#   API reads   >= 30000 requests/s with p99 < 10 ms at 64 connections
 #   segments    >= 0.5x nginx's throughput (MiB/s)
 # A run with errors (non-2xx answers, timeouts, socket errors) does not
 # meet its target. Benches report: the exit status is 0 whether or not the
@@ -33,8 +33,8 @@ duration=${1:-10}
 conns=${REEL_LOAD_CONNECTIONS:-64}
 threads=2
 key=sk-bench-load
-target_rps=10000
-target_p99_ms=20
+target_rps=30000
+target_p99_ms=10
 target_ratio=0.5
 
 reeld_pid="" nginx_pid="" work=""
@@ -114,7 +114,11 @@ timeout "$t_make" ffmpeg -v error -y \
 
 # (c) One node on a free port with its own data directory.
 data=$work/data
-reeld_args=(--data "$data" --bootstrap-key "$key" --workers 2 --log-level warn)
+# --rate-limit 0: one key makes every request here; its default limit
+# (100/s) would answer nearly all of them 429. The gate still runs in full
+# (authentication, scope, the limiter's bookkeeping is skipped only).
+reeld_args=(--data "$data" --bootstrap-key "$key" --workers 2 --log-level warn
+            --rate-limit 0)
 [ -n "${REEL_LOAD_HTTP_THREADS:-}" ] && reeld_args+=(--http-threads "$REEL_LOAD_HTTP_THREADS")
 port=$(pick_port)
 ./build/reeld --listen "127.0.0.1:$port" "${reeld_args[@]}" >"$work/reeld.log" 2>&1 &

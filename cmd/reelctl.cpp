@@ -171,8 +171,11 @@ Creates an API key for tenant T and prints it: it is shown only once.
 
   --tenant T      the tenant (a new one if none has the name)
   --admin         an admin key
-  --scopes S,...  a personal access token limited to these scopes:
-                  videos:read, videos:write, uploads:write
+  --scopes S,...  a personal access token limited to these scopes, on
+                  every API: videos:read, videos:write, uploads:write,
+                  folders:read, folders:write, webhooks:read,
+                  webhooks:write, keys:admin, cluster:admin
+                  (docs/routes.md lists each route's)
 )", {"--tenant", "--admin", "--scopes"}},
     {"keys list", R"(usage: reelctl keys list [--tenant T]
 

@@ -11,6 +11,15 @@ source "$(dirname "$0")/lib.sh"
 # No limit for the matrix itself (it makes hundreds of requests a second).
 start_reeld "$build" "$key" --rate-limit 0
 python3 "$root/tests/gate_matrix/matrix.py" "$base" "$key"
+# docs/routes.md is the route table as the node has it.
+curl -sf -H "Authorization: Bearer $key" "$base/v1/admin/routes" >"$work/routes.json"
+if ! python3 "$root/tests/gate_matrix/routes_md.py" "$work/routes.json" |
+     diff -u "$root/docs/routes.md" - >"$work/routes.diff"; then
+  echo "docs/routes.md differs from the node's route table; regenerate it:"
+  echo "  python3 tests/gate_matrix/routes_md.py ROUTES_JSON > docs/routes.md"
+  head -40 "$work/routes.diff"
+  exit 1
+fi
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
 # Rate limits: 3 a second by default, tenant "fast" unlimited.

@@ -10,6 +10,7 @@
 #include "actors/video_manager.hpp"
 #include "actors/webhooks.hpp"
 #include "actors/worker.hpp"
+#include "net/url_import.hpp"
 #include "ops/log.hpp"
 #include "ops/util.hpp"
 #include "storage/blob_store.hpp"
@@ -145,10 +146,7 @@ struct node::impl {
   std::mutex gc_mtx;
   std::vector<std::pair<std::string, std::function<gc_count(int64_t)>>>
     gc_steps;
-  std::mutex gc_wait_mtx;
-  std::condition_variable gc_wake;
-  bool gc_stopping = false;
-  std::thread gc_thread;
+  caf::actor gc_timer; // runs gc now and then (start_periodic_gc)
   std::mutex tenant_mtx; // one tenant creation at a time
   // Thumbnails being made (by path): one request makes each, others wait.
   std::mutex thumbnail_mtx;
@@ -193,12 +191,39 @@ struct node::impl {
     return got ? caf::error{} : got.error();
   }
 
+  /// Runs `job` (a download, a decode, a scan of the store: blocking work)
+  /// in an actor of its own (detached: it may block), and waits at most
+  /// `timeout` for it to end. The calling thread (an HTTP worker) only
+  /// hands the work off; what `job` makes it passes back through what it
+  /// captures.
+  caf::error run_detached(std::function<caf::error()> job,
+                          caf::timespan timeout = ask_timeout) {
+    auto worker = sys->spawn<caf::detached>(
+      [job = std::move(job)](caf::event_based_actor* self) -> caf::behavior {
+        return {[self, job](caf::get_atom) -> caf::result<bool> {
+          auto err = job();
+          self->quit();
+          if (err)
+            return err;
+          return true;
+        }};
+      });
+    auto done = ask<bool>(worker, timeout, caf::get_atom::value);
+    return done ? caf::error{} : done.error();
+  }
+
   /// Asks `dest` and waits for one answer of type R.
   template <class R, class Dest, class... Ts>
   caf::expected<R> ask(const Dest& dest, Ts&&... xs) {
+    return ask<R>(dest, caf::timespan{ask_timeout}, std::forward<Ts>(xs)...);
+  }
+
+  /// The same, waiting at most `timeout`.
+  template <class R, class Dest, class... Ts>
+  caf::expected<R> ask(const Dest& dest, caf::timespan timeout, Ts&&... xs) {
     caf::scoped_actor self{*sys};
     caf::expected<R> result{make_error(ec::timeout, "no answer")};
-    self->request(dest, ask_timeout, std::forward<Ts>(xs)...)
+    self->request(dest, timeout, std::forward<Ts>(xs)...)
       .receive([&](R& r) { result = std::move(r); },
                [&](caf::error& err) { result = std::move(err); });
     return result;
@@ -535,6 +560,28 @@ caf::expected<video_record> node::set_poster(const std::string& tenant,
     return err;
   nlohmann::json patch = {{"poster", name}};
   return update_video(tenant, id, patch.dump());
+}
+
+caf::expected<std::string> node::fetch_image(const std::string& url,
+                                             int64_t max_bytes,
+                                             int timeout_s) {
+  import_options opts;
+  opts.max_bytes = max_bytes;
+  opts.timeout_s = timeout_s;
+  opts.allow = impl_->ctx.config.import_allow;
+  auto tmp = impl_->blobs->new_tmp_path();
+  auto err = impl_->run_detached(
+    [url, tmp, opts] {
+      auto got = import_url(url, tmp, opts);
+      return got ? caf::error{} : got.error();
+    },
+    std::chrono::seconds(timeout_s + 5));
+  if (err) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    return err;
+  }
+  return tmp;
 }
 
 caf::expected<std::string> node::poster_file(const video_record& v) {
@@ -1037,10 +1084,11 @@ caf::expected<std::string> node::thumbnail(const std::string& id,
   std::filesystem::create_directories(dir, err);
   if (err)
     failed = make_error(ec::storage_error, "cannot create " + dir);
-  else
-    failed =
-        codec::write_poster(d.blobs->source_path(id), src,
-                            static_cast<double>(frame) * frame_s, 720, path);
+  else // decoded by an actor of its own, not on the caller's thread
+    failed = d.run_detached([source = d.blobs->source_path(id), src,
+                             at = static_cast<double>(frame) * frame_s, path] {
+      return codec::write_poster(source, src, at, 720, path);
+    });
   lock.lock();
   d.thumbnails_making.erase(path);
   if (!failed)
@@ -1249,6 +1297,21 @@ void node::add_gc_step(std::string kind,
 }
 
 gc_report node::gc(int64_t older_than_s) {
+  // Scans the store and the blob directories: in an actor of its own, the
+  // caller (an HTTP worker, reelctl gc) waits.
+  gc_report out;
+  auto err = impl_->run_detached(
+    [this, &out, older_than_s] {
+      out = gc_now(older_than_s);
+      return caf::error{};
+    },
+    std::chrono::hours(1));
+  if (err)
+    log::error("gc.failed", {{"error", message_of(err)}});
+  return out;
+}
+
+gc_report node::gc_now(int64_t older_than_s) {
   auto& d = *impl_;
   std::lock_guard<std::mutex> one_at_a_time{d.gc_mtx};
   auto before = now_ms() - older_than_s * 1000;
@@ -1323,31 +1386,28 @@ gc_report node::gc(int64_t older_than_s) {
 
 void node::start_periodic_gc(int64_t every_s, int64_t older_than_s) {
   auto& d = *impl_;
-  if (d.gc_thread.joinable() || every_s <= 0)
+  if (d.gc_timer || every_s <= 0 || !d.sys)
     return;
-  d.gc_thread = std::thread{[this, every_s, older_than_s] {
-    auto& d = *impl_;
-    std::unique_lock<std::mutex> lock{d.gc_wait_mtx};
-    while (!d.gc_wake.wait_for(lock, std::chrono::seconds(every_s),
-                               [&d] { return d.gc_stopping; })) {
-      lock.unlock();
-      gc(older_than_s);
-      lock.lock();
-    }
-  }};
+  // An actor, not a thread of its own: every `every_s` seconds it collects
+  // (detached, since a collection blocks on the disk for a while).
+  d.gc_timer = d.sys->spawn<caf::detached>(
+    [this, every = std::chrono::seconds(every_s),
+     older_than_s](caf::event_based_actor* self) -> caf::behavior {
+      self->delayed_send(self, every, caf::tick_atom::value);
+      return {[this, self, every, older_than_s](caf::tick_atom) {
+        gc_now(older_than_s);
+        self->delayed_send(self, every, caf::tick_atom::value);
+      }};
+    });
 }
 
 void node::stop() {
-  if (impl_->gc_thread.joinable()) {
-    {
-      std::lock_guard<std::mutex> guard{impl_->gc_wait_mtx};
-      impl_->gc_stopping = true;
-    }
-    impl_->gc_wake.notify_all();
-    impl_->gc_thread.join();
-  }
   if (!impl_->sys)
     return;
+  if (impl_->gc_timer) {
+    caf::anon_send_exit(impl_->gc_timer, caf::exit_reason::user_shutdown);
+    impl_->gc_timer = nullptr;
+  }
   impl_->ctx.stopping = true;
   if (impl_->ctx.member)
     caf::anon_send_exit(impl_->ctx.member, caf::exit_reason::user_shutdown);

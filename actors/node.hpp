@@ -118,6 +118,13 @@ public:
   /// another node when it is not here).
   caf::expected<std::string> poster_file(const video_record& v);
 
+  /// Downloads the image at `url` (by the URL importer's rules: SSRF
+  /// checks, --import-allow, at most `max_bytes`, `timeout_s`) into a tmp
+  /// file and answers its path; in an actor of its own, never on the
+  /// caller's thread.
+  caf::expected<std::string> fetch_image(const std::string& url,
+                                         int64_t max_bytes, int timeout_s);
+
   /// Makes the image at `image` (moved; JPEG or PNG) the video's poster.
   caf::expected<video_record> set_poster(const std::string& tenant,
                                          const std::string& id,
@@ -264,6 +271,8 @@ public:
   /// placement (and did not receive the upload of), delivered or failed
   /// webhook deliveries, and what every added step removes. One at a time.
   gc_report gc(int64_t older_than_s);
+  /// The same, on the calling thread (the periodic collector's).
+  gc_report gc_now(int64_t older_than_s);
   /// Adds a step to gc (e.g. the tus uploads of the HTTP layer):
   /// `step(before_ms)` removes what was last touched before then.
   void add_gc_step(std::string kind,

@@ -12,7 +12,6 @@
 #include "http/routes.hpp"
 #include "http/tus.hpp"
 #include "http/upload_receiver.hpp"
-#include "net/url_import.hpp"
 #include "ops/util.hpp"
 
 #include <unistd.h>
@@ -263,21 +262,19 @@ caf::expected<std::string> poster_from_data_uri(node& n, const std::string& uri)
   return tmp;
 }
 
-/// Fetches remote_poster_url (by the importer's rules, at most 1 MB). On
-/// the HTTP thread, as before the gate; to move to an actor as imports did.
+/// Fetches remote_poster_url (by the importer's rules, at most 1 MB): the
+/// node downloads it in an actor of its own.
 caf::expected<std::string> poster_from_url(node& n, const std::string& url) {
-  import_options opts;
-  opts.max_bytes = max_poster_bytes;
-  opts.timeout_s = 20;
-  opts.allow = n.config().import_allow;
-  auto tmp = n.blobs().new_tmp_path();
-  auto got = import_url(url, tmp, opts);
-  if (!got)
-    return make_error(code_of(got.error()) == ec::too_large
-                        ? ec::invalid_argument
-                        : code_of(got.error()),
+  auto got = n.fetch_image(url, max_poster_bytes, 20);
+  if (!got) {
+    // What the URL's server answers (404, too large, no such host) is the
+    // client's to fix: 400. Only this node's own trouble is not.
+    auto code = code_of(got.error());
+    bool ours = code == ec::storage_error || code == ec::no_space;
+    return make_error(ours ? code : ec::invalid_argument,
                       "remote_poster_url: " + message_of(got.error()));
-  return tmp;
+  }
+  return got;
 }
 
 /// Sets the poster a create or update asks for (poster or

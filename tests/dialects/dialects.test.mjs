@@ -44,6 +44,10 @@ before(async () => {
   origin = http.createServer((req, res) => {
     originSeen.push(req.headers);
     if (req.url === '/files/held.mp4') { held.push(res); return; }
+    if (req.url === '/files/poster.jpg') {
+      res.writeHead(200, { 'Content-Type': 'image/jpeg' }).end(poster);
+      return;
+    }
     if (req.url !== '/files/ibc.mp4') { res.writeHead(404).end(); return; }
     serve(res);
   });
@@ -148,6 +152,23 @@ test('Gcore: the seed request (POST /streaming/videos) imports, clips and takes 
   const served = Buffer.from(await (await fetch(ready.poster)).arrayBuffer());
   assert.ok(served.equals(poster), 'the data: URI poster is the poster');
   assert.equal(ready.screenshot, ready.poster);
+  // remote_poster_url: the node downloads it (by the importer's rules, in
+  // an actor of its own) and it becomes the poster; one that cannot be
+  // fetched is a 400 that names the field.
+  const removed = await call('PATCH', `/streaming/videos/${v.id}`, {
+    headers: { APIKey: key }, body: { remove_poster: true } });
+  assert.equal(removed.status, 200);
+  const fetched = await call('PATCH', `/streaming/videos/${v.id}`, {
+    headers: { APIKey: key },
+    body: { remote_poster_url: originUrl.replace('ibc.mp4', 'poster.jpg') } });
+  assert.equal(fetched.status, 200, JSON.stringify(fetched.json));
+  const again = Buffer.from(await (await fetch(fetched.json.poster)).arrayBuffer());
+  assert.ok(again.equals(poster), 'remote_poster_url is the poster');
+  const missing = await call('PATCH', `/streaming/videos/${v.id}`, {
+    headers: { APIKey: key },
+    body: { remote_poster_url: originUrl.replace('ibc.mp4', 'none.jpg') } });
+  assert.equal(missing.status, 400);
+  assert.match(JSON.stringify(missing.json), /remote_poster_url/);
   assert.ok(ready.screenshots.length >= 1);
   assert.ok(ready.converted_videos.length >= 1);
   for (const c of ready.converted_videos) {

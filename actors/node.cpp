@@ -1299,16 +1299,20 @@ void node::add_gc_step(std::string kind,
 gc_report node::gc(int64_t older_than_s) {
   // Scans the store and the blob directories: in an actor of its own, the
   // caller (an HTTP worker, reelctl gc) waits.
-  gc_report out;
+  // (The report is shared: a collection that outlives the wait still has
+  // somewhere to write it.)
+  auto out = std::make_shared<gc_report>();
   auto err = impl_->run_detached(
-    [this, &out, older_than_s] {
-      out = gc_now(older_than_s);
+    [this, out, older_than_s] {
+      *out = gc_now(older_than_s);
       return caf::error{};
     },
     std::chrono::hours(1));
-  if (err)
+  if (err) {
     log::error("gc.failed", {{"error", message_of(err)}});
-  return out;
+    return {};
+  }
+  return std::move(*out);
 }
 
 gc_report node::gc_now(int64_t older_than_s) {

@@ -12,6 +12,7 @@
 #include "actors/video_manager.hpp"
 #include "actors/webhooks.hpp"
 #include "actors/worker.hpp"
+#include "tests/mock_actors.hpp"
 #include "ops/util.hpp"
 #include "storage/keys.hpp"
 
@@ -43,117 +44,7 @@ struct reel_config : caf::actor_system_config {
   }
 };
 
-/// How the mock scheduler answers, and what it saw.
-struct script {
-  const blob_store* blobs = nullptr;
-  // chunk index -> the error its first attempt reports
-  std::map<int32_t, ec> chunk_fails_once;
-  std::map<int32_t, int> chunk_attempts;
-  std::vector<std::string> packaged;
-  int32_t packager_full_at = -1; // the packager finds the disk full here once
-  int packagers = 0;             // packagers started
-};
-
-struct mock_scheduler_state {
-  static inline const char* name = "mock_scheduler";
-};
-
-scheduler_actor::behavior_type
-mock_scheduler(scheduler_actor::stateful_pointer<mock_scheduler_state>,
-               std::shared_ptr<script> s) {
-  return {
-    [s](submit_atom, task& t) -> caf::result<task_result> {
-      task_result r;
-      r.id = t.id;
-      r.video_id = t.video_id;
-      r.kind = t.kind;
-      r.index = t.index;
-      auto f = files_of(*s->blobs, t);
-      if (!f) {
-        r.error = message_of(f.error());
-        return r;
-      }
-      switch (t.kind) {
-        case task_kind::probe:
-          r.probe.container = "mov,mp4";
-          r.probe.duration_s = 6;
-          r.probe.width = 640;
-          r.probe.height = 360;
-          r.probe.fps = 25;
-          r.probe.tb_num = 1;
-          r.probe.tb_den = 25;
-          r.probe.end_pts = 150;
-          r.probe.frame_count = 150;
-          r.probe.keyframes = {0, 25, 50, 75, 100, 125};
-          r.probe.video_stream = 0;
-          r.probe.audio_stream = -1;
-          break;
-        case task_kind::chunk: {
-          auto n = ++s->chunk_attempts[t.index];
-          auto i = s->chunk_fails_once.find(t.index);
-          if (i != s->chunk_fails_once.end() && n == 1) {
-            r.code = i->second;
-            r.error = i->second == ec::no_space
-                        ? "writing chunk: No space left on device"
-                        : "decoding: Invalid data found";
-            return r;
-          }
-          for (auto& out : f->outputs)
-            std::ofstream{out} << "packets";
-          break;
-        }
-        case task_kind::images:
-          fs::create_directories(f->images_dir);
-          for (auto name : {"poster.jpg", "poster_thumb.jpg"})
-            std::ofstream{f->images_dir + "/" + name} << "image";
-          break;
-        default:
-          break;
-      }
-      return r;
-    },
-    [](stats_atom) -> caf::result<int64_t, int64_t> {
-      return {int64_t{0}, int64_t{0}};
-    },
-    [](caf::delete_atom, const std::string&) {},
-  };
-}
-
-struct mock_packager_state {
-  static inline const char* name = "mock_packager";
-};
-
-packager_actor::behavior_type
-mock_packager(packager_actor::stateful_pointer<mock_packager_state>,
-              std::shared_ptr<script> s, codec::package_job job) {
-  fs::create_directories(job.out_dir);
-  ++s->packagers;
-  return {
-    [s](caf::add_atom, audio_atom) -> caf::result<bool> {
-      s->packaged.push_back("audio");
-      return false;
-    },
-    [s](caf::add_atom, int32_t i) -> caf::result<bool> {
-      if (i == s->packager_full_at) {
-        s->packager_full_at = -1;
-        return make_error(ec::no_space, "writing a segment: No space left");
-      }
-      s->packaged.push_back("chunk " + std::to_string(i));
-      return true;
-    },
-    [s, job](finish_atom) -> caf::result<codec::package_result> {
-      s->packaged.push_back("finish");
-      std::ofstream{job.out_dir + "/master-cmaf.m3u8"} << "#EXTM3U\n";
-      codec::package_result r;
-      codec::rendition rung;
-      rung.name = "360p";
-      rung.width = 640;
-      rung.height = 360;
-      r.renditions = {rung};
-      return r;
-    },
-  };
-}
+using namespace reel::testing;
 
 struct fixture : test_coordinator_fixture<reel_config> {
   std::string dir = "/tmp/reel-dsl-test-" + make_uuid();
@@ -174,10 +65,8 @@ struct fixture : test_coordinator_fixture<reel_config> {
     ctx.config.chunk_seconds = 2;
     ctx.config.segment_seconds = 2;
     s->blobs = blobs.get();
-    ctx.make_packager = [s = s](caf::local_actor* parent,
-                                codec::package_job job) {
-      return parent->spawn<caf::linked>(mock_packager, s, std::move(job));
-    };
+    s->audio_stream = -1; // a source without audio: chunks only
+    ctx.make_packager = mock_packagers(s);
     sched_actor = sys.spawn(mock_scheduler, s);
   }
 

@@ -8,6 +8,7 @@
 #include "actors/video.hpp"
 #include "actors/video_manager.hpp"
 #include "actors/worker.hpp"
+#include "tests/mock_actors.hpp"
 #include "ops/util.hpp"
 
 #include <caf/all.hpp>
@@ -25,149 +26,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// What the mock scheduler saw, and how it should answer.
-struct script {
-  std::mutex mtx;
-  std::vector<task> seen;
-  std::vector<std::string> packaged; // what the packager was handed, in order
-  int fail_chunk = -1;               // this chunk's task reports an error
-  const blob_store* blobs = nullptr; // where the tasks' files are
-  bool hold_first = false; // chunk 0 is answered only after the last chunk
-  std::vector<task> all() {
-    std::lock_guard<std::mutex> g{mtx};
-    return seen;
-  }
-  std::vector<std::string> packager_log() {
-    std::lock_guard<std::mutex> g{mtx};
-    return packaged;
-  }
-  void note(std::string what) {
-    std::lock_guard<std::mutex> g{mtx};
-    packaged.push_back(std::move(what));
-  }
-};
-
-struct mock_state {
-  static inline const char* name = "mock_scheduler";
-  caf::typed_response_promise<task_result> held;
-  task_result held_result;
-};
-
-struct mock_packager_state {
-  static inline const char* name = "mock_packager";
-};
-
-/// Records what it is handed; the start is playable after chunk 0.
-packager_actor::behavior_type
-mock_packager(packager_actor::stateful_pointer<mock_packager_state>,
-              std::shared_ptr<script> s, codec::package_job job) {
-  fs::create_directories(job.out_dir);
-  return {
-      [s](caf::add_atom, audio_atom) -> caf::result<bool> {
-        s->note("audio");
-        return false;
-      },
-      [s](caf::add_atom, int32_t index) -> caf::result<bool> {
-        s->note("chunk " + std::to_string(index));
-        return true;
-      },
-      [s, job](finish_atom) -> caf::result<codec::package_result> {
-        s->note("finish");
-        std::ofstream{job.out_dir + "/master-cmaf.m3u8"} << "#EXTM3U\n";
-        codec::package_result r;
-        codec::rendition rung;
-        rung.name = "360p";
-        rung.width = 640;
-        rung.height = 360;
-        r.renditions = {rung};
-        return r;
-      },
-  };
-}
-
-codec::probe_result sample_probe() {
-  codec::probe_result p;
-  p.container = "mov,mp4";
-  p.duration_s = 6;
-  p.width = 640;
-  p.height = 360;
-  p.fps = 25;
-  p.tb_num = 1;
-  p.tb_den = 25;
-  p.start_pts = 0;
-  p.end_pts = 150;
-  p.frame_count = 150;
-  p.keyframes = {0, 25, 50, 75, 100, 125};
-  p.video_stream = 0;
-  p.audio_stream = 1;
-  p.audio_codec = "aac";
-  return p;
-}
-
-scheduler_actor::behavior_type
-mock_scheduler(scheduler_actor::stateful_pointer<mock_state> self,
-               std::shared_ptr<script> s) {
-  return {
-      [self, s](submit_atom, task& t) -> caf::result<task_result> {
-        {
-          std::lock_guard<std::mutex> g{s->mtx};
-          s->seen.push_back(t);
-        }
-        task_result r;
-        r.id = t.id;
-        r.video_id = t.video_id;
-        r.kind = t.kind;
-        r.index = t.index;
-        // The files a real worker would write, derived the same way.
-        auto f = files_of(*s->blobs, t);
-        if (!f) {
-          r.error = message_of(f.error());
-          return r;
-        }
-        switch (t.kind) {
-        case task_kind::probe:
-          r.probe = sample_probe();
-          break;
-        case task_kind::chunk:
-          if (t.index == s->fail_chunk) {
-            r.error = "boom";
-            break;
-          }
-          for (auto& out : f->outputs)
-            std::ofstream{out} << "packets";
-          r.stats.frames = 50;
-          if (s->hold_first && t.index == 0) {
-            self->state.held = self->make_response_promise<task_result>();
-            self->state.held_result = r;
-            return self->state.held;
-          }
-          if (s->hold_first && t.index == 2)
-            self->state.held.deliver(self->state.held_result);
-          break;
-        case task_kind::audio:
-          std::ofstream{f->audio} << "aac";
-          break;
-        case task_kind::images:
-          fs::create_directories(f->images_dir + "/screenshots");
-          for (auto name : {"poster.jpg", "poster_thumb.jpg", "sprite.jpg",
-                            "sprite.vtt", "screenshots/1.jpg"})
-            std::ofstream{f->images_dir + "/" + name} << "image";
-          r.images.screenshots = 1;
-          r.images.poster_time_s = 1.5;
-          break;
-        case task_kind::storyboard:
-        case task_kind::import:
-        case task_kind::assemble:
-          break;
-        }
-        return r;
-      },
-      [](stats_atom) -> caf::result<int64_t, int64_t> {
-        return {int64_t{0}, int64_t{0}};
-      },
-      [](caf::delete_atom, const std::string&) {},
-  };
-}
+using namespace reel::testing;
 
 struct fixture {
   std::string dir = "/tmp/reel-actors-test-" + make_uuid();
@@ -189,10 +48,7 @@ struct fixture {
     s->blobs = blobs.get();
     ctx.config.chunk_seconds = 2;
     ctx.config.segment_seconds = 2;
-    ctx.make_packager = [s = s](caf::local_actor* parent,
-                                codec::package_job job) {
-      return parent->spawn<caf::linked>(mock_packager, s, std::move(job));
-    };
+    ctx.make_packager = mock_packagers(s);
     cfg.add_message_types<caf::id_block::reel>();
     sys = std::make_unique<caf::actor_system>(cfg);
   }

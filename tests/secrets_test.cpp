@@ -7,6 +7,7 @@
 #define BOOST_TEST_MODULE secrets
 #include <boost/test/unit_test.hpp>
 
+#include "tests/files.hpp"
 #include "ops/crypto.hpp"
 #include "ops/util.hpp"
 #include "storage/db.hpp"
@@ -37,21 +38,7 @@ const std::string& clip() {
   return path;
 }
 
-/// Whether any file under `dir` holds `text`.
-bool any_file_holds(const std::string& dir, const std::string& text) {
-  for (auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    std::error_code ignored;
-    if (!e.is_regular_file(ignored))
-      continue;
-    std::ifstream in{e.path(), std::ios::binary};
-    std::string bytes{std::istreambuf_iterator<char>{in}, {}};
-    if (bytes.find(text) != std::string::npos) {
-      BOOST_TEST_MESSAGE(e.path().string() + " holds " + text);
-      return true;
-    }
-  }
-  return false;
-}
+using reel::testing::any_file_holds;
 
 /// An HTTP answer from httplib, any method, with an optional bearer key.
 struct answer {

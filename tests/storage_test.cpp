@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE storage
 #include <boost/test/unit_test.hpp>
 
+#include "tests/files.hpp"
 #include "ops/util.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/db.hpp"
@@ -287,20 +288,7 @@ at_rest_keys test_keys(const std::string& root) {
                       {hkdf_sha256(root, "reel token digest v1")}};
 }
 
-/// Whether any file under `dir` holds `text`.
-bool any_file_holds(const std::string& dir, const std::string& text) {
-  for (auto& e : fs::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file())
-      continue;
-    std::ifstream in{e.path(), std::ios::binary};
-    std::string bytes{std::istreambuf_iterator<char>{in}, {}};
-    if (bytes.find(text) != std::string::npos) {
-      BOOST_TEST_MESSAGE(e.path().string() + " holds " + text);
-      return true;
-    }
-  }
-  return false;
-}
+using reel::testing::any_file_holds;
 
 } // namespace
 

@@ -603,6 +603,31 @@ void reply_page(httplib::Response& res, const std::string& path,
 }
 
 /// currentPage and pageSize, or a 400 answered.
+/// A list's `sortBy` (one of `fields`, else `fallback`) and `sortOrder`
+/// (asc or desc, else asc); nothing, after answering 400 in api.video's
+/// words, for another value.
+std::optional<std::pair<std::string, std::string>>
+sorting(const httplib::Request& req, httplib::Response& res,
+        const std::vector<std::string>& fields, const std::string& fallback) {
+  auto by = req.has_param("sortBy") ? req.get_param_value("sortBy") : fallback;
+  auto order = req.has_param("sortOrder") ? req.get_param_value("sortOrder")
+                                          : std::string{"asc"};
+  if (std::find(fields.begin(), fields.end(), by) == fields.end()) {
+    std::string list;
+    for (auto& f : fields)
+      list += (list.empty() ? "" : ", ") + f;
+    problem(res, 400, "invalid-query-parameter",
+            "This parameter must be one of " + list + ".", "sortBy");
+    return std::nullopt;
+  }
+  if (order != "asc" && order != "desc") {
+    problem(res, 400, "invalid-query-parameter",
+            "This parameter must be asc or desc.", "sortOrder");
+    return std::nullopt;
+  }
+  return std::pair{by, order};
+}
+
 std::optional<std::pair<int64_t, int64_t>> paging(const httplib::Request& req,
                                                   httplib::Response& res) {
   auto page = query_int(req, "currentPage", 1, 1, 1000000);
@@ -829,24 +854,12 @@ void add_apivideo_api(route_table& t, node& n) {
         auto pg = paging(req, c.res);
         if (!pg)
           return;
-        auto sort_by = req.has_param("sortBy") ? req.get_param_value("sortBy")
-                                               : std::string{"createdAt"};
-        auto order = req.has_param("sortOrder")
-                       ? req.get_param_value("sortOrder")
-                       : std::string{"asc"};
-        if (sort_by != "title" && sort_by != "createdAt"
-            && sort_by != "publishedAt" && sort_by != "updatedAt") {
-          problem(c.res, 400, "invalid-query-parameter",
-                  "This parameter must be one of title, createdAt, "
-                  "publishedAt, updatedAt.",
-                  "sortBy");
+        auto sort = sorting(req, c.res,
+                            {"title", "createdAt", "publishedAt", "updatedAt"},
+                            "createdAt");
+        if (!sort)
           return;
-        }
-        if (order != "asc" && order != "desc") {
-          problem(c.res, 400, "invalid-query-parameter",
-                  "This parameter must be asc or desc.", "sortOrder");
-          return;
-        }
+        auto& [sort_by, order] = *sort;
         auto all = n.list_videos(c.tenant(), 0, INT32_MAX);
         if (!all) {
           c.fail(all.error());
@@ -1035,22 +1048,10 @@ void add_apivideo_api(route_table& t, node& n) {
         auto pg = paging(req, c.res);
         if (!pg)
           return;
-        auto sort_by = req.has_param("sortBy") ? req.get_param_value("sortBy")
-                                               : std::string{"value"};
-        auto order = req.has_param("sortOrder")
-                       ? req.get_param_value("sortOrder")
-                       : std::string{"asc"};
-        if (sort_by != "value" && sort_by != "videoCount") {
-          problem(c.res, 400, "invalid-query-parameter",
-                  "This parameter must be one of value, videoCount.",
-                  "sortBy");
+        auto sort = sorting(req, c.res, {"value", "videoCount"}, "value");
+        if (!sort)
           return;
-        }
-        if (order != "asc" && order != "desc") {
-          problem(c.res, 400, "invalid-query-parameter",
-                  "This parameter must be asc or desc.", "sortOrder");
-          return;
-        }
+        auto& [sort_by, order] = *sort;
         auto all = n.list_videos(c.tenant(), 0, INT32_MAX);
         if (!all) {
           c.fail(all.error());

@@ -939,33 +939,38 @@ caf::expected<video_record> node::get_video(const std::string& tenant,
   return std::move(**v);
 }
 
-caf::expected<video_record> node::video_by_number(const std::string& tenant,
-                                                  uint64_t number) {
-  auto missing = make_error(ec::not_found,
-                            "video " + std::to_string(number) + " not found");
-  auto id = impl_->store->video_by_number(number);
+namespace {
+
+/// The video an index names (`id`, as the store found it), within
+/// `tenant`: "video <name> not found" when the index holds none or it is
+/// another tenant's.
+caf::expected<video_record>
+indexed_video(node& n, const std::string& tenant,
+              caf::expected<std::optional<std::string>> id,
+              const std::string& name) {
+  auto missing = make_error(ec::not_found, "video " + name + " not found");
   if (!id)
     return id.error();
   if (!*id)
     return missing;
-  auto v = get_video(tenant, **id);
+  auto v = n.get_video(tenant, **id);
   if (!v && code_of(v.error()) == ec::not_found)
     return missing;
   return v;
 }
 
+} // namespace
+
+caf::expected<video_record> node::video_by_number(const std::string& tenant,
+                                                  uint64_t number) {
+  return indexed_video(*this, tenant, impl_->store->video_by_number(number),
+                       std::to_string(number));
+}
+
 caf::expected<video_record> node::video_by_key(const std::string& tenant,
                                                const std::string& key) {
-  auto missing = make_error(ec::not_found, "video " + key + " not found");
-  auto id = impl_->store->video_by_client_key(tenant, key);
-  if (!id)
-    return id.error();
-  if (!*id)
-    return missing;
-  auto v = get_video(tenant, **id);
-  if (!v && code_of(v.error()) == ec::not_found)
-    return missing;
-  return v;
+  return indexed_video(*this, tenant,
+                       impl_->store->video_by_client_key(tenant, key), key);
 }
 
 caf::expected<video_page> node::list_videos(const std::string& tenant,

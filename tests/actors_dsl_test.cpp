@@ -97,6 +97,18 @@ struct fixture : test_coordinator_fixture<reel_config> {
     return **v;
   }
 
+  /// A video of `tenant` with its source stored, run by a video actor
+  /// until nothing moves without the clock.
+  video_record run_uploaded(const std::string& tenant) {
+    auto v = with_source(tenant);
+    v.state = states::uploaded;
+    CAF_REQUIRE(!store->put_video(v));
+    auto actor = sys.spawn(video, &ctx, sched_actor, v);
+    self->send(actor, resume_atom::value);
+    settle();
+    return v;
+  }
+
   /// Delivers every message there is, without moving the clock.
   void settle() {
     while (sched.try_run_once())
@@ -122,12 +134,7 @@ CAF_TEST_FIXTURE_SCOPE(video_tests, fixture)
 
 CAF_TEST(a full disk is waited out and the video goes on by itself) {
   s->chunk_fails_once[1] = ec::no_space;
-  auto v = with_source("t");
-  v.state = states::uploaded;
-  CAF_REQUIRE(!store->put_video(v));
-  auto actor = sys.spawn(video, &ctx, sched_actor, v);
-  self->send(actor, resume_atom::value);
-  settle();
+  auto v = run_uploaded("t");
   // Chunk 1 hit the full disk: the video waits and says why; nothing
   // after it was packaged, and only the clock can move it on.
   auto waiting = stored(v.id);
@@ -151,12 +158,7 @@ CAF_TEST(a full disk is waited out and the video goes on by itself) {
 
 CAF_TEST(a packager that finds the disk full is replaced after a wait) {
   s->packager_full_at = 1;
-  auto v = with_source("t");
-  v.state = states::uploaded;
-  CAF_REQUIRE(!store->put_video(v));
-  auto actor = sys.spawn(video, &ctx, sched_actor, v);
-  self->send(actor, resume_atom::value);
-  settle();
+  auto v = run_uploaded("t");
   auto waiting = stored(v.id);
   CAF_CHECK_EQUAL(waiting.state, states::transcoding);
   CAF_CHECK(waiting.waiting.find("packaging") != std::string::npos);
@@ -178,12 +180,7 @@ CAF_TEST(a packager that finds the disk full is replaced after a wait) {
 
 CAF_TEST(bad media fails the video at once with its reason) {
   s->chunk_fails_once[1] = ec::media_error;
-  auto v = with_source("t");
-  v.state = states::uploaded;
-  CAF_REQUIRE(!store->put_video(v));
-  auto actor = sys.spawn(video, &ctx, sched_actor, v);
-  self->send(actor, resume_atom::value);
-  settle();
+  auto v = run_uploaded("t");
   auto end = stored(v.id);
   CAF_CHECK_EQUAL(end.state, states::failed);
   CAF_CHECK(end.failure_reason.find("chunk 1") != std::string::npos);

@@ -12,7 +12,7 @@ key=sk-flood-test
 source "$(dirname "$0")/lib.sh"
 
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 "$root/tests/free_port.py"
 }
 metrics_port=$(free_port)
 start_reeld "$build" "$key" --metrics-listen "127.0.0.1:$metrics_port"

@@ -4,7 +4,7 @@
 # Sets: root (the source tree), work, port, pid, base.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d /tmp/reel-test-XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(python3 "$root/tests/free_port.py")
 base="http://127.0.0.1:$port"
 pid=
 cleanup() {

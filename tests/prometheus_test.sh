@@ -38,7 +38,7 @@ dump_logs() {
 start_reeld "$build" "$key"
 
 # Prometheus, scraping that reeld every second.
-prom_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+prom_port=$(python3 "$root/tests/free_port.py")
 prom="http://127.0.0.1:$prom_port"
 cat >"$work/prometheus.yml" <<EOF
 global:

@@ -16,11 +16,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -58,17 +61,46 @@ inline std::string quote(const std::string& s) {
   return out + "'";
 }
 
+/// A port on 127.0.0.1 that nothing listens on, picked at random below the
+/// kernel's ephemeral range so that the outgoing connections of tests running
+/// alongside cannot take it before the server binds it (tests/free_port.py
+/// follows the same rule).
 inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  int low = 32768;
+  if (std::ifstream range{"/proc/sys/net/ipv4/ip_local_port_range"}; range)
+    range >> low;
+  int high = std::max(low - 1, 11000);
+  std::random_device rd;
+  std::uniform_int_distribution<int> pick{10000, high - 1};
+  auto try_bind = [](uint16_t port) -> uint16_t {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    uint16_t got = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      socklen_t len = sizeof(addr);
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+      got = ntohs(addr.sin_port);
+    }
+    ::close(fd);
+    return got;
+  };
+  for (int i = 0; i < 200; ++i)
+    if (auto p = try_bind(static_cast<uint16_t>(pick(rd))))
+      return p;
+  return try_bind(0);
+}
+
+/// The last `bytes` of a file: what a failed start printed.
+inline std::string tail_of(const std::string& path, std::streamoff bytes = 2000) {
+  std::ifstream in{path, std::ios::binary | std::ios::ate};
+  if (!in)
+    return {};
+  auto size = static_cast<std::streamoff>(in.tellg());
+  in.seekg(std::max<std::streamoff>(0, size - bytes));
+  return std::string{std::istreambuf_iterator<char>{in}, {}};
 }
 
 inline std::string temp_dir(const std::string& tag) {
@@ -193,7 +225,8 @@ public:
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        throw std::runtime_error("reeld exited at start; log: " + log);
+        throw std::runtime_error("reeld exited at start; log: " + log + "\n"
+                                 + tail_of(log));
       }
       std::this_thread::sleep_for(100ms);
     }

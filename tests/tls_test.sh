@@ -12,7 +12,7 @@ key=sk-tls-test
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/reel-tls-test-XXXXXX)
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 "$root/tests/free_port.py"
 }
 pids=()
 cleanup() {

@@ -14,7 +14,7 @@ start_reeld "$build" "$key" --max-upload-bytes "$max"
 
 # The HTTPS node (its own port, data and certificate): Gcore's clients
 # upload to https://{hostname}/upload/.
-tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+tls_port=$(python3 "$root/tests/free_port.py")
 tls_base="https://127.0.0.1:$tls_port"
 tls_pid=
 trap '[ -n "$tls_pid" ] && kill "$tls_pid" 2>/dev/null && wait "$tls_pid" 2>/dev/null; cleanup' EXIT

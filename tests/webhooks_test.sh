@@ -22,7 +22,7 @@ fi
 
 # Across a restart: the receiver is down, so the delivery waits; reeld
 # restarts; the receiver comes up and gets it, signed.
-hook_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+hook_port=$(python3 "$root/tests/free_port.py")
 auth=(-H "Authorization: Bearer $key" -H 'Content-Type: application/json')
 secret=$(curl -sf "${auth[@]}" -d "{\"url\":\"http://127.0.0.1:$hook_port/later\",\"events\":[\"video.ready\"]}" \
   "$base/v1/webhooks" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')

@@ -33,6 +33,11 @@ using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using keep_atom = caf::atom_constant<caf::atom("keep")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
+using bootstrap_atom = caf::atom_constant<caf::atom("bootstrap")>;
+using tenant_atom = caf::atom_constant<caf::atom("tenant")>;
+using token_atom = caf::atom_constant<caf::atom("token")>;
+using webhook_atom = caf::atom_constant<caf::atom("webhook")>;
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
 
 /// A worker runs one CPU-bound task at a time. Spawned detached.
 using worker_actor = caf::typed_actor<
@@ -144,6 +149,37 @@ using video_manager_actor = caf::typed_actor<
 using webhook_actor = caf::typed_actor<
   // Sends the deliveries that are due (a periodic tick, or a new event).
   caf::reacts_to<caf::tick_atom>>;
+
+/// The keyring: the one owner and writer of API keys, upload tokens and
+/// webhook subscriptions (actors/keyring.hpp). It publishes an immutable
+/// table after every change; readers use that, never a message.
+using keyring_actor = caf::typed_actor<
+  // The first admin key (the given one, or made) when there is no key at
+  // all; "" when there are keys already.
+  caf::replies_to<bootstrap_atom, std::string>::with<std::string>,
+  // A new key: tenant, admin, scopes (empty: every scope).
+  caf::replies_to<create_atom, std::string, bool,
+                  std::vector<std::string>>::with<std::string>,
+  // A tenant's first key; ec::conflict when the tenant has keys.
+  caf::replies_to<create_atom, tenant_atom, std::string>::with<std::string>,
+  // Revokes the key whose id (hex digits of its SHA-256) is given, on
+  // behalf of the key whose SHA-256 is the second string.
+  caf::replies_to<revoke_atom, std::string, std::string>::with<caf::ok_atom>,
+  // An upload token of a tenant, valid for the seconds given (0: ever).
+  caf::replies_to<create_atom, token_atom, std::string,
+                  int64_t>::with<upload_token_record>,
+  // Deletes a tenant's upload token.
+  caf::replies_to<caf::delete_atom, token_atom, std::string,
+                  std::string>::with<caf::ok_atom>,
+  // A webhook subscription: tenant, URL, events, format.
+  caf::replies_to<create_atom, webhook_atom, std::string, std::string,
+                  std::vector<std::string>, std::string>::with<webhook_record>,
+  // Deletes a tenant's webhook subscription by id.
+  caf::replies_to<caf::delete_atom, webhook_atom, std::string,
+                  std::string>::with<caf::ok_atom>,
+  // A replicated row of the keys, tokens or webhooks family from another
+  // node (checked by the member).
+  caf::reacts_to<caf::put_atom, replicated_row>>;
 
 /// One blob to bring to this node: from whom, what, where, and its digest.
 /// (Declared in types.hpp as fetch_item.)

@@ -5,6 +5,7 @@
 // spawn; outlives every actor.
 
 #include "actors/actors.hpp"
+#include "actors/snapshot.hpp"
 #include "ops/config.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/db.hpp"
@@ -22,6 +23,8 @@ class local_actor;
 }
 
 namespace reel {
+
+struct key_table; // actors/keyring.hpp
 
 /// Spawns the packager of one video as a child of `parent`.
 using packager_factory =
@@ -41,6 +44,10 @@ struct node_context {
   // without a cluster.
   std::shared_ptr<cluster::link_security> link;
   webhook_actor webhooks;           // delivers events
+  // Owns API keys, upload tokens and webhook subscriptions; what it
+  // publishes is read through `keys` (actors/keyring.hpp).
+  keyring_actor keyring;
+  const published<key_table>* keys = nullptr;
   at_rest_keys secrets;             // seal secrets kept at rest (set at
                                     // start, before any actor)
   packager_factory make_packager = spawn_packager; // tests put a mock here

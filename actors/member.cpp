@@ -476,6 +476,14 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
         if (!admit(self, "row", row))
           return;
         auto family = static_cast<cf>(row.family);
+        // Keys, tokens and webhooks have one writer, the keyring, whose
+        // table must never lag what is stored.
+        if (self->state.ctx->keyring
+            && (family == cf::keys || family == cf::tokens
+                || family == cf::webhooks)) {
+          self->send(self->state.ctx->keyring, caf::put_atom::value, row);
+          return;
+        }
         auto* store = self->state.ctx->store;
         // A row holding a secret in plain (written by an older release) is
         // stored sealed (storage/records.hpp, at_rest_form).

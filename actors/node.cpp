@@ -2,6 +2,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/context.hpp"
+#include "actors/keyring.hpp"
 #include "actors/member.hpp"
 #include "actors/replicator.hpp"
 #include "actors/scheduler.hpp"
@@ -147,7 +148,8 @@ struct node::impl {
   std::vector<std::pair<std::string, std::function<gc_count(int64_t)>>>
     gc_steps;
   caf::actor gc_timer; // runs gc now and then (start_periodic_gc)
-  std::mutex tenant_mtx; // one tenant creation at a time
+  // What the keyring publishes (actors/keyring.hpp): who may call.
+  published<key_table> keys;
   // Thumbnails being made (by path): one request makes each, others wait.
   std::mutex thumbnail_mtx;
   std::condition_variable thumbnail_made;
@@ -156,15 +158,6 @@ struct node::impl {
   /// The keys of secrets at rest, and every stored row not in that form
   /// rewritten (docs/security.md, "Secrets at rest").
   caf::error secure_at_rest();
-
-  /// The upload token `token` as stored (its token opened), with the key
-  /// of its row; nothing when there is none.
-  caf::expected<std::optional<upload_token_record>>
-  find_upload_token(const std::string& token, std::string* row_key);
-
-  /// A stored upload token with its token opened; nothing when it does
-  /// not open (sealed by another cluster).
-  std::optional<upload_token_record> opened(upload_token_record t) const;
 
   /// Who registers records of video `id`: its owner through the member in
   /// a cluster, else the local manager.
@@ -269,6 +262,12 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
   // of older releases rewritten into the sealed form, before any actor.
   if (auto err = d.secure_at_rest())
     return err;
+  // Who may call: read once here; from now on the keyring owns these rows.
+  auto table = load_key_table(*d.store);
+  if (!table)
+    return table.error();
+  d.keys.set(std::make_shared<const key_table>(std::move(*table)));
+  d.ctx.keys = &d.keys;
   // Blobs of videos without a record (a crash between storing an upload
   // and registering it, or a deletion cut off) are removed before serving,
   // on a node alone. In a cluster a record may still arrive (the owner
@@ -335,6 +334,7 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
   if (clustered)
     d.ctx.replicator = d.sys->spawn<caf::detached>(replicator, &d.ctx);
   d.ctx.webhooks = d.sys->spawn<caf::detached>(webhook_dispatcher, &d.ctx);
+  d.ctx.keyring = d.sys->spawn(keyring, keyring_config{&d.ctx, &d.keys});
   d.manager = d.sys->spawn(video_manager, &d.ctx, d.scheduler);
   if (clustered) {
     std::vector<std::pair<std::string, uint16_t>> seeds;
@@ -380,24 +380,8 @@ db& node::store() {
 }
 
 caf::expected<std::string> node::bootstrap() {
-  bool any = false;
-  auto err = impl_->store->scan(cf::keys, "", [&](auto&, auto&) {
-    any = true;
-    return false;
-  });
-  if (err)
-    return err;
-  if (any)
-    return std::string{};
-  auto key = impl_->ctx.config.bootstrap_key;
-  if (key.empty())
-    key = "sk-" + random_token(40);
-  api_key_record rec{sha256_hex(key), key.substr(0, 7), "default", true,
-                     now_ms()};
-  if (auto err = impl_->store->put(cf::keys, keys::api_key(rec.key_hash),
-                                   encode(rec)))
-    return err;
-  return key;
+  return impl_->ask<std::string>(impl_->ctx.keyring, bootstrap_atom::value,
+                                 impl_->ctx.config.bootstrap_key);
 }
 
 bool principal::may(const std::string& scope) const {
@@ -408,18 +392,8 @@ bool principal::may(const std::string& scope) const {
 caf::expected<std::string> node::create_key(const std::string& tenant,
                                             bool admin,
                                             std::vector<std::string> scopes) {
-  auto key = (scopes.empty() ? "sk-" : "flr_pat_") + random_token(40);
-  api_key_record rec{sha256_hex(key), key.substr(0, scopes.empty() ? 7 : 12),
-                     tenant, admin, now_ms(), std::move(scopes)};
-  if (auto err = impl_->store->put(cf::keys, keys::api_key(rec.key_hash),
-                                   encode(rec)))
-    return err;
-  if (impl_->ctx.member) // keys verify on every node
-    caf::anon_send(impl_->ctx.member, caf::put_atom::value,
-                   replicated_row{static_cast<int32_t>(cf::keys),
-                                  keys::api_key(rec.key_hash), encode(rec),
-                                  false});
-  return key;
+  return impl_->ask<std::string>(impl_->ctx.keyring, create_atom::value,
+                                 tenant, admin, std::move(scopes));
 }
 
 caf::expected<principal> node::authenticate(const std::string& key) {
@@ -693,75 +667,27 @@ caf::error node::impl::secure_at_rest() {
                 : store->put(cf::meta, "import_headers_swept", "1");
 }
 
-std::optional<upload_token_record>
-node::impl::opened(upload_token_record t) const {
-  if (!reel::sealer::is_sealed(t.token))
-    return t; // as a node of an older release sent it, until rewritten
-  auto plain = ctx.secrets.box.open(t.token);
-  if (!plain)
-    return std::nullopt;
-  t.token = std::move(*plain);
-  return t;
-}
 
-caf::expected<std::optional<upload_token_record>>
-node::impl::find_upload_token(const std::string& token, std::string* row_key) {
-  auto& k = ctx.secrets;
-  for (size_t i = 0; i < k.digest_keys.size(); ++i) {
-    auto key = keys::upload_token(k.token_digest(token, i));
-    auto raw = store->get(cf::tokens, key);
-    if (!raw)
-      return raw.error();
-    upload_token_record t;
-    if (!*raw || decode(**raw, t))
-      continue;
-    auto open = opened(std::move(t));
-    if (!open || !equal_secrets(open->token, token))
-      continue;
-    if (row_key)
-      *row_key = key;
-    return open;
-  }
-  return std::optional<upload_token_record>{};
-}
 
 caf::expected<upload_token_record>
 node::create_upload_token(const std::string& tenant, int64_t ttl_s) {
-  upload_token_record t;
-  t.token = "to" + random_token(22);
-  t.tenant = tenant;
-  t.ttl_s = ttl_s;
-  t.created_ms = now_ms();
-  t.expires_ms = ttl_s > 0 ? t.created_ms + ttl_s * 1000 : 0;
-  // Stored (and replicated) sealed, under a digest of the token.
-  auto& k = impl_->ctx.secrets;
-  auto stored = t;
-  stored.token = k.box.seal(t.token);
-  replicated_row row{static_cast<int32_t>(cf::tokens),
-                     keys::upload_token(k.token_digest(t.token)),
-                     encode(stored), false};
-  if (auto err = impl_->store->put(cf::tokens, row.key, row.value))
-    return err;
-  if (impl_->ctx.member)
-    caf::anon_send(impl_->ctx.member, caf::put_atom::value, row);
-  return t;
+  return impl_->ask<upload_token_record>(impl_->ctx.keyring, create_atom::value,
+                                         token_atom::value, tenant, ttl_s);
 }
 
 caf::expected<std::vector<upload_token_record>>
 node::list_upload_tokens(const std::string& tenant) {
   std::vector<upload_token_record> out;
   auto now = now_ms();
-  auto err = impl_->store->scan(
-    cf::tokens, keys::upload_token_prefix(), [&](auto&, auto& bytes) {
-      upload_token_record t;
-      if (!decode(bytes, t) && t.tenant == tenant
-          && (t.expires_ms == 0 || t.expires_ms > now))
-        if (auto open = impl_->opened(std::move(t)))
-          out.push_back(std::move(*open));
-      return true;
-    });
-  if (err)
-    return err;
+  auto table = impl_->keys.get();
+  for (auto& [key, t] : table->tokens)
+    if (t.tenant == tenant && (t.expires_ms == 0 || t.expires_ms > now))
+      if (auto open = open_token(impl_->ctx.secrets, t))
+        out.push_back(std::move(*open));
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) {
+    return a.created_ms != b.created_ms ? a.created_ms < b.created_ms
+                                        : a.token < b.token;
+  });
   return out;
 }
 
@@ -769,76 +695,37 @@ caf::expected<upload_token_record> node::upload_token(const std::string& token) 
   auto missing = make_error(ec::not_found, "no such upload token");
   if (token.empty() || token.size() > 128)
     return missing;
-  auto t = impl_->find_upload_token(token, nullptr);
-  if (!t)
-    return t.error();
-  if (!*t || ((*t)->expires_ms != 0 && (*t)->expires_ms <= now_ms()))
+  auto table = impl_->keys.get();
+  auto t = find_upload_token(*table, impl_->ctx.secrets, token);
+  if (!t || (t->second.expires_ms != 0 && t->second.expires_ms <= now_ms()))
     return missing;
-  return std::move(**t);
+  return std::move(t->second);
 }
 
 caf::error node::delete_upload_token(const std::string& tenant,
                                      const std::string& token) {
-  if (token.empty() || token.size() > 128)
-    return make_error(ec::not_found, "no such upload token");
-  std::string key;
-  auto t = impl_->find_upload_token(token, &key);
-  if (!t)
-    return t.error();
-  if (!*t || (*t)->tenant != tenant)
-    return make_error(ec::not_found, "no such upload token");
-  replicated_row row{static_cast<int32_t>(cf::tokens), key, {}, true};
-  if (auto err = impl_->store->del(cf::tokens, row.key))
-    return err;
-  if (impl_->ctx.member)
-    caf::anon_send(impl_->ctx.member, caf::put_atom::value, row);
-  return {};
+  auto done = impl_->ask<caf::ok_atom>(impl_->ctx.keyring, caf::delete_atom::value,
+                                       token_atom::value, tenant, token);
+  return done ? caf::error{} : done.error();
 }
 
 caf::expected<webhook_record>
 node::create_webhook(const std::string& tenant, const std::string& url,
                      std::vector<std::string> events,
                      const std::string& format) {
-  if (url.size() > 2048
-      || (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0))
-    return make_error(ec::invalid_argument, "url must be an http(s) URL");
-  if (events.empty() || events.size() > 32)
-    return make_error(ec::invalid_argument, "events must list 1 to 32 events");
-  for (auto& e : events)
-    if (!known_event(format, e))
-      return make_error(ec::invalid_argument, "unknown event " + e);
-  webhook_record w;
-  w.id = "webhook_" + random_token(16);
-  w.tenant = tenant;
-  w.url = url;
-  w.events = std::move(events);
-  w.secret = (format == "apivideo" ? "sig_sec_" : "whsec_") + random_token(24);
-  w.format = format;
-  w.created_ms = now_ms();
-  // Stored (and replicated) with the secret sealed; answered in plain.
-  auto stored = w;
-  stored.secret = impl_->ctx.secrets.box.seal(w.secret);
-  replicated_row row{static_cast<int32_t>(cf::webhooks),
-                     keys::webhook(tenant, w.id), encode(stored), false};
-  if (auto err = impl_->store->put(cf::webhooks, row.key, row.value))
-    return err;
-  if (impl_->ctx.member)
-    caf::anon_send(impl_->ctx.member, caf::put_atom::value, row);
-  return w;
+  return impl_->ask<webhook_record>(impl_->ctx.keyring, create_atom::value,
+                                    webhook_atom::value, tenant, url,
+                                    std::move(events), format);
 }
 
 caf::expected<std::vector<webhook_record>>
 node::list_webhooks(const std::string& tenant) {
   std::vector<webhook_record> out;
-  auto err = impl_->store->scan(cf::webhooks, keys::webhook_prefix(tenant),
-                                [&](auto&, auto& bytes) {
-                                  webhook_record w;
-                                  if (!decode(bytes, w))
-                                    out.push_back(std::move(w));
-                                  return true;
-                                });
-  if (err)
-    return err;
+  auto table = impl_->keys.get();
+  auto prefix = keys::webhook_prefix(tenant);
+  for (auto i = table->webhooks.lower_bound(prefix);
+       i != table->webhooks.end() && i->first.rfind(prefix, 0) == 0; ++i)
+    out.push_back(i->second);
   for (auto& w : out) {
     if (!reel::sealer::is_sealed(w.secret))
       continue; // from a node of an older release, until rewritten
@@ -854,19 +741,9 @@ node::list_webhooks(const std::string& tenant) {
 
 caf::error node::delete_webhook(const std::string& tenant,
                                 const std::string& id) {
-  auto key = keys::webhook(tenant, id);
-  auto raw = impl_->store->get(cf::webhooks, key);
-  if (!raw)
-    return raw.error();
-  if (!*raw)
-    return make_error(ec::not_found, "webhook " + id + " not found");
-  if (auto err = impl_->store->del(cf::webhooks, key))
-    return err;
-  if (impl_->ctx.member)
-    caf::anon_send(impl_->ctx.member, caf::put_atom::value,
-                   replicated_row{static_cast<int32_t>(cf::webhooks), key, {},
-                                  true});
-  return {};
+  auto done = impl_->ask<caf::ok_atom>(impl_->ctx.keyring, caf::delete_atom::value,
+                                       webhook_atom::value, tenant, id);
+  return done ? caf::error{} : done.error();
 }
 
 caf::expected<std::vector<delivery_record>>
@@ -889,40 +766,20 @@ node::list_deliveries(const std::string& tenant, const std::string& status,
 }
 
 caf::expected<principal> node::key_principal(const std::string& key_hash) {
-  auto raw = impl_->store->get(cf::keys, keys::api_key(key_hash));
-  if (!raw)
-    return raw.error();
-  api_key_record rec;
-  if (!*raw || decode(**raw, rec))
+  // The keyring's published table: no store read, no message.
+  auto table = impl_->keys.get();
+  auto* rec = table->key(key_hash);
+  if (!rec)
     return make_error(ec::unauthorized, "the API key was revoked");
-  // Revoked while a node that still had it was away: it may be back.
-  auto revoked = impl_->store->get(cf::keys, keys::revoked_key(key_hash));
-  if (!revoked)
-    return revoked.error();
-  if (*revoked)
-    return make_error(ec::unauthorized, "the API key was revoked");
-  return principal{rec.tenant, rec.admin, rec.scopes, rec.key_hash};
+  return principal{rec->tenant, rec->admin, rec->scopes, rec->key_hash};
 }
 
 caf::expected<principal> node::key_by_id(const std::string& key_id) {
-  auto gone = make_error(ec::unauthorized, "the API key was revoked");
-  bool hex_id = key_id.size() == 16 &&
-                std::all_of(key_id.begin(), key_id.end(), [](char c) {
-                  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-                });
-  if (!hex_id)
-    return gone;
-  std::vector<std::string> found;
-  auto err = impl_->store->scan(cf::keys, keys::api_key(key_id),
-                                [&](auto& key, auto&) {
-                                  found.push_back(key);
-                                  return found.size() < 2;
-                                });
-  if (err)
-    return err;
-  if (found.size() != 1) // none, or (never yet seen) two keys alike
-    return gone;
-  return key_principal(found.front());
+  auto table = impl_->keys.get();
+  auto* rec = table->key_by_id(key_id);
+  if (!rec) // none, revoked, or (never yet seen) two keys alike
+    return make_error(ec::unauthorized, "the API key was revoked");
+  return principal{rec->tenant, rec->admin, rec->scopes, rec->key_hash};
 }
 
 caf::expected<video_record> node::get_video(const std::string& tenant,
@@ -1198,68 +1055,14 @@ caf::expected<task_info> node::requeue_task(uint64_t id) {
 
 caf::expected<std::vector<api_key_record>>
 node::list_keys(const std::string& tenant) {
-  std::vector<api_key_record> out;
-  std::set<std::string> revoked;
-  auto marks = keys::revoked_key_prefix();
-  auto err = impl_->store->scan(cf::keys, "", [&](auto& key, auto& bytes) {
-    api_key_record k;
-    if (key.rfind(marks, 0) == 0)
-      revoked.insert(key.substr(marks.size()));
-    else if (!decode(bytes, k) && (tenant.empty() || k.tenant == tenant))
-      out.push_back(std::move(k));
-    return true;
-  });
-  if (err)
-    return err;
-  out.erase(std::remove_if(out.begin(), out.end(),
-                           [&](auto& k) { return revoked.count(k.key_hash); }),
-            out.end());
-  std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) {
-    return a.created_ms < b.created_ms;
-  });
-  return out;
+  return impl_->keys.get()->live_keys(tenant);
 }
 
 caf::error node::revoke_key(const std::string& id,
                             const std::string& requester_hash) {
-  bool hex_id = id.size() >= 12 && id.size() <= 64
-                && std::all_of(id.begin(), id.end(), [](char c) {
-                     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-                   });
-  if (!hex_id)
-    return make_error(ec::not_found, "no key " + id);
-  std::vector<std::string> found;
-  auto err = impl_->store->scan(cf::keys, keys::api_key(id),
-                                [&](auto& key, auto&) {
-                                  found.push_back(key);
-                                  return found.size() < 2;
-                                });
-  if (err)
-    return err;
-  if (found.empty())
-    return make_error(ec::not_found, "no key " + id);
-  if (found.size() > 1)
-    return make_error(ec::conflict, "several keys start with " + id
-                                      + ": give more of the id");
-  if (found.front() == keys::api_key(requester_hash))
-    return make_error(ec::conflict, "a key cannot revoke itself: use "
-                                    "another admin key");
-  // The mark first: the key stays refused even if a node that missed the
-  // deletion sends the key back later (records are merged on reconnect).
-  replicated_row mark{static_cast<int32_t>(cf::keys),
-                      keys::revoked_key(found.front()),
-                      std::to_string(now_ms()), false};
-  replicated_row row{static_cast<int32_t>(cf::keys), found.front(), {}, true};
-  if (auto e = impl_->store->put(cf::keys, mark.key, mark.value))
-    return e;
-  if (auto e = impl_->store->del(cf::keys, row.key))
-    return e;
-  if (impl_->ctx.member) { // every node forgets it
-    caf::anon_send(impl_->ctx.member, caf::put_atom::value, mark);
-    caf::anon_send(impl_->ctx.member, caf::put_atom::value, row);
-  }
-  log::info("key.revoked", {{"key", id.substr(0, 12)}});
-  return {};
+  auto done = impl_->ask<caf::ok_atom>(impl_->ctx.keyring, revoke_atom::value,
+                                       id, requester_hash);
+  return done ? caf::error{} : done.error();
 }
 
 caf::expected<std::vector<tenant_summary>> node::list_tenants() {
@@ -1284,15 +1087,9 @@ caf::expected<std::vector<tenant_summary>> node::list_tenants() {
 }
 
 caf::expected<std::string> node::create_tenant(const std::string& tenant) {
-  std::lock_guard<std::mutex> one_at_a_time{impl_->tenant_mtx};
-  auto all = list_keys(tenant);
-  if (!all)
-    return all.error();
-  if (!all->empty())
-    return make_error(ec::conflict, "tenant " + tenant + " exists (it has "
-                                      + std::to_string(all->size())
-                                      + " keys)");
-  return create_key(tenant, false);
+  // The keyring checks and makes the key in one step: one creation wins.
+  return impl_->ask<std::string>(impl_->ctx.keyring, create_atom::value,
+                                 tenant_atom::value, tenant);
 }
 
 void node::add_gc_step(std::string kind,
@@ -1424,11 +1221,14 @@ void node::stop() {
     caf::anon_send_exit(impl_->ctx.replicator, caf::exit_reason::user_shutdown);
   if (impl_->ctx.webhooks)
     caf::anon_send_exit(impl_->ctx.webhooks, caf::exit_reason::user_shutdown);
+  if (impl_->ctx.keyring)
+    caf::anon_send_exit(impl_->ctx.keyring, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(impl_->manager, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(impl_->scheduler, caf::exit_reason::user_shutdown);
   impl_->ctx.member = nullptr;
   impl_->ctx.replicator = nullptr;
   impl_->ctx.webhooks = nullptr;
+  impl_->ctx.keyring = nullptr;
   impl_->manager = nullptr;
   impl_->scheduler = nullptr;
   if (impl_->data_plane)

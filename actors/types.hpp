@@ -262,6 +262,21 @@ typename Inspector::result_type inspect(Inspector& f, api_key_record& x) {
            x.tenant, x.admin, x.created_ms, x.scopes);
 }
 
+// Upload tokens and webhook subscriptions are answers of the keyring, a
+// local actor; no interface between nodes carries them (rows travel as
+// replicated_row, sealed).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, upload_token_record& x) {
+  return f(caf::meta::type_name("upload_token_record"), x.token, x.tenant,
+           x.ttl_s, x.created_ms, x.expires_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, webhook_record& x) {
+  return f(caf::meta::type_name("webhook_record"), x.id, x.tenant, x.url,
+           x.events, x.secret, x.format, x.created_ms);
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task& x) {
   // What a task may carry to another node: ids, numbers, the probe and the
@@ -353,4 +368,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(reel, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(reel, (reel::source_part))
   CAF_ADD_TYPE_ID(reel, (reel::task_info))
   CAF_ADD_TYPE_ID(reel, (std::vector<reel::task_info>))
+  CAF_ADD_TYPE_ID(reel, (reel::upload_token_record))
+  CAF_ADD_TYPE_ID(reel, (reel::webhook_record))
 CAF_END_TYPE_ID_BLOCK(reel)

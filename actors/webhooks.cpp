@@ -1,5 +1,7 @@
 #include "actors/webhooks.hpp"
 
+#include "actors/keyring.hpp"
+
 #include "net/url_import.hpp"
 #include "ops/log.hpp"
 #include "ops/metrics.hpp"
@@ -177,19 +179,13 @@ bool known_event(const std::string& format, const std::string& event) {
 std::vector<db::row_write> event_rows(node_context* ctx, const video_record& v,
                                       const std::string& event) {
   std::vector<db::row_write> rows;
+  // The tenant's subscriptions as the keyring last published them.
   std::vector<webhook_record> subs;
-  auto err = ctx->store->scan(cf::webhooks, keys::webhook_prefix(v.tenant),
-                              [&](auto&, auto& bytes) {
-                                webhook_record w;
-                                if (!decode(bytes, w))
-                                  subs.push_back(std::move(w));
-                                return true;
-                              });
-  if (err) {
-    log::error("webhook.scan_failed", {{"video", v.id},
-                                       {"error", message_of(err)}});
-    return rows;
-  }
+  auto table = ctx->keys->get();
+  auto prefix = keys::webhook_prefix(v.tenant);
+  for (auto i = table->webhooks.lower_bound(prefix);
+       i != table->webhooks.end() && i->first.rfind(prefix, 0) == 0; ++i)
+    subs.push_back(i->second);
   auto now = now_ms();
   for (auto& w : subs)
     for (auto& [name, body] : bodies(w, v, event, now)) {

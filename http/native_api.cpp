@@ -350,8 +350,11 @@ void add_native_api(route_table& t, node& n) {
           c.fail(key.error());
           return;
         }
-        nlohmann::ordered_json out = {
-          {"key", *key}, {"tenant", tenant}, {"admin", admin}};
+        // The id is the one GET /v1/keys lists and DELETE takes.
+        nlohmann::ordered_json out = {{"id", sha256_hex(*key).substr(0, 12)},
+                                      {"key", *key},
+                                      {"tenant", tenant},
+                                      {"admin", admin}};
         if (!granted.empty())
           out["scopes"] = granted;
         c.reply(201, out);

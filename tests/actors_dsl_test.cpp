@@ -8,11 +8,13 @@
 #define CAF_SUITE actors_dsl
 
 #include "actors/actors.hpp"
+#include "actors/keyring.hpp"
 #include "actors/video.hpp"
 #include "actors/video_manager.hpp"
 #include "actors/webhooks.hpp"
 #include "actors/worker.hpp"
 #include "tests/mock_actors.hpp"
+#include "ops/crypto.hpp"
 #include "ops/util.hpp"
 #include "storage/keys.hpp"
 
@@ -51,6 +53,7 @@ struct fixture : test_coordinator_fixture<reel_config> {
   std::unique_ptr<db> store;
   std::unique_ptr<blob_store> blobs;
   node_context ctx;
+  published<key_table> keys{std::make_shared<const key_table>()}; // none yet
   std::shared_ptr<script> s = std::make_shared<script>();
   scheduler_actor sched_actor;
 
@@ -62,6 +65,7 @@ struct fixture : test_coordinator_fixture<reel_config> {
     store = std::move(*opened);
     ctx.store = store.get();
     ctx.blobs = blobs.get();
+    ctx.keys = &keys;
     ctx.config.chunk_seconds = 2;
     ctx.config.segment_seconds = 2;
     s->blobs = blobs.get();
@@ -295,6 +299,10 @@ CAF_TEST(the dispatcher signs and delivers what is due and backs off) {
   for (auto* w : {&ok_sub, &dead_sub, &other_tenant})
     CAF_REQUIRE(!store->put(cf::webhooks, keys::webhook(w->tenant, w->id),
                             encode(*w)));
+  // As the keyring publishes them once they are stored.
+  auto table = load_key_table(*store);
+  CAF_REQUIRE(table);
+  keys.set(std::make_shared<const key_table>(std::move(*table)));
   auto v = with_source("t");
   v.state = states::ready;
   // The rows are written with the transition, as the video actor does.
@@ -341,6 +349,91 @@ CAF_TEST(the dispatcher signs and delivers what is due and backs off) {
   std::lock_guard<std::mutex> g{good.mtx};
   CAF_CHECK_EQUAL(good.got.size(), 1u);
   anon_send_exit(disp, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST_FIXTURE_SCOPE(keyring_tests, fixture)
+
+CAF_TEST(the keyring is the one writer of keys tokens and webhooks) {
+  ctx.secrets = at_rest_keys{sealer{{hkdf_sha256("dsl-root", "reel at-rest v1")}},
+                             {hkdf_sha256("dsl-root", "reel token digest v1")}};
+  auto ring = sys.spawn(keyring, keyring_config{&ctx, &keys});
+  settle();
+  auto table = [&] { return keys.get(); };
+  // The first key is made once.
+  auto first = ask<std::string>(ring, bootstrap_atom::value, std::string{});
+  CAF_REQUIRE(first);
+  CAF_CHECK_EQUAL(first->rfind("sk-", 0), 0u);
+  auto admin_hash = sha256_hex(*first);
+  CAF_REQUIRE(table()->key(admin_hash) != nullptr);
+  CAF_CHECK(table()->key(admin_hash)->admin);
+  auto again = ask<std::string>(ring, bootstrap_atom::value, std::string{});
+  CAF_REQUIRE(again);
+  CAF_CHECK(again->empty());
+  // A tenant's first key, once: the second creation is a conflict.
+  auto t1 = ask<std::string>(ring, create_atom::value, tenant_atom::value,
+                             std::string{"acme"});
+  CAF_REQUIRE(t1);
+  auto t2 = ask<std::string>(ring, create_atom::value, tenant_atom::value,
+                             std::string{"acme"});
+  CAF_CHECK(!t2 && code_of(t2.error()) == ec::conflict);
+  CAF_CHECK_EQUAL(table()->live_keys("acme").size(), 1u);
+  // What the table says is what is stored: a node started now reads the
+  // same keys.
+  auto reloaded = load_key_table(*store);
+  CAF_REQUIRE(reloaded);
+  CAF_CHECK_EQUAL(reloaded->keys.size(), table()->keys.size());
+  // A token is found by its value, sealed at rest; another tenant cannot
+  // delete it.
+  auto tok = ask<upload_token_record>(ring, create_atom::value,
+                                      token_atom::value, std::string{"acme"},
+                                      int64_t{0});
+  CAF_REQUIRE(tok);
+  auto found = find_upload_token(*table(), ctx.secrets, tok->token);
+  CAF_REQUIRE(found);
+  CAF_CHECK_EQUAL(found->second.tenant, "acme");
+  CAF_CHECK_NOT_EQUAL(table()->tokens.begin()->second.token, tok->token);
+  auto other = ask<caf::ok_atom>(ring, caf::delete_atom::value,
+                                 token_atom::value, std::string{"evil"},
+                                 tok->token);
+  CAF_CHECK(!other && code_of(other.error()) == ec::not_found);
+  CAF_CHECK(ask<caf::ok_atom>(ring, caf::delete_atom::value, token_atom::value,
+                              std::string{"acme"}, tok->token));
+  CAF_CHECK(!find_upload_token(*table(), ctx.secrets, tok->token));
+  // A webhook with an unknown event is refused; a good one is listed.
+  auto bad = ask<webhook_record>(ring, create_atom::value, webhook_atom::value,
+                                 std::string{"acme"},
+                                 std::string{"http://127.0.0.1:9/h"},
+                                 std::vector<std::string>{"video.nope"},
+                                 std::string{"native"});
+  CAF_CHECK(!bad && code_of(bad.error()) == ec::invalid_argument);
+  auto hook = ask<webhook_record>(ring, create_atom::value, webhook_atom::value,
+                                  std::string{"acme"},
+                                  std::string{"http://127.0.0.1:9/h"},
+                                  std::vector<std::string>{"video.ready"},
+                                  std::string{"native"});
+  CAF_REQUIRE(hook);
+  CAF_CHECK_EQUAL(table()->webhooks.count(keys::webhook("acme", hook->id)), 1u);
+  // Revoked: refused at once, by itself it cannot be, and a copy of the
+  // key sent back by a node that missed the revocation stays refused.
+  auto acme_hash = sha256_hex(*t1);
+  auto self_revoke = ask<caf::ok_atom>(ring, revoke_atom::value,
+                                       acme_hash.substr(0, 16), acme_hash);
+  CAF_CHECK(!self_revoke && code_of(self_revoke.error()) == ec::conflict);
+  auto stale = *table()->key(acme_hash);
+  CAF_REQUIRE(ask<caf::ok_atom>(ring, revoke_atom::value,
+                                acme_hash.substr(0, 16), admin_hash));
+  CAF_CHECK(table()->key(acme_hash) == nullptr);
+  CAF_CHECK(table()->key_by_id(acme_hash.substr(0, 16)) == nullptr);
+  self->send(ring, caf::put_atom::value,
+             replicated_row{static_cast<int32_t>(cf::keys),
+                            keys::api_key(acme_hash), encode(stale), false});
+  settle();
+  CAF_CHECK(table()->keys.count(acme_hash) == 1u); // the row came back...
+  CAF_CHECK(table()->key(acme_hash) == nullptr);   // ...and stays refused
+  CAF_CHECK(table()->live_keys("acme").empty());
+  anon_send_exit(ring, caf::exit_reason::user_shutdown);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

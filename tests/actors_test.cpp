@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/keyring.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/video.hpp"
 #include "actors/video_manager.hpp"
@@ -33,6 +34,7 @@ struct fixture {
   std::unique_ptr<db> store;
   std::unique_ptr<blob_store> blobs;
   node_context ctx;
+  published<key_table> keys{std::make_shared<const key_table>()}; // none yet
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<script> s = std::make_shared<script>();
@@ -45,6 +47,7 @@ struct fixture {
     store = std::move(*opened);
     ctx.store = store.get();
     ctx.blobs = blobs.get();
+    ctx.keys = &keys;
     s->blobs = blobs.get();
     ctx.config.chunk_seconds = 2;
     ctx.config.segment_seconds = 2;

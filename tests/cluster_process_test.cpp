@@ -164,6 +164,18 @@ BOOST_AUTO_TEST_CASE(three_nodes_one_service) {
   auto acme = c.at(2).request("GET", "/api/client/v1/uploads", k.j["key"]);
   BOOST_TEST(acme.status == 200);
   BOOST_TEST(acme.j["data"].empty());
+  // Revoked on one node, refused on every node.
+  auto gone = c.at(0).request("DELETE", "/v1/keys/" + k.j["id"].get<std::string>());
+  BOOST_REQUIRE_MESSAGE(gone.status == 204, gone.body);
+  for (int i = 0; i < 3; ++i) {
+    int status = 0;
+    for (int tries = 0; tries < 50 && status != 401; ++tries) {
+      status = c.at(i).request("GET", "/api/client/v1/uploads", k.j["key"]).status;
+      if (status != 401)
+        std::this_thread::sleep_for(100ms);
+    }
+    BOOST_TEST(status == 401, "node " << i);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(owner_killed_mid_transcode) {

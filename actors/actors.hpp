@@ -38,6 +38,7 @@ using tenant_atom = caf::atom_constant<caf::atom("tenant")>;
 using token_atom = caf::atom_constant<caf::atom("token")>;
 using webhook_atom = caf::atom_constant<caf::atom("webhook")>;
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
+using digest_atom = caf::atom_constant<caf::atom("digest")>;
 
 /// A worker runs one CPU-bound task at a time. Spawned detached.
 using worker_actor = caf::typed_actor<
@@ -232,6 +233,9 @@ using member_actor = caf::typed_actor<
   caf::replies_to<drain_atom, std::string, bool>::with<member_info>,
   // Sends every record this node has to the sender (a node catching up).
   caf::reacts_to<sync_atom>,
+  // Anti-entropy: a peer's digest of every replicated row and record; a
+  // node whose own differs sends everything it has and asks for a sync.
+  caf::reacts_to<digest_atom, std::string>,
   // Periodic: gossip, reconnect, failure detection.
   caf::reacts_to<caf::tick_atom>>;
 

@@ -56,6 +56,17 @@ caf::error write(self_ptr self, replicated_row row) {
   return {};
 }
 
+/// Deletes a row of tokens or webhooks for good: its mark first (so a node
+/// that missed the deletion cannot send the row back), then the row.
+caf::error bury(self_ptr self, cf family, const std::string& key) {
+  auto err = write(self, replicated_row{static_cast<int32_t>(family),
+                                        keys::gone(key),
+                                        std::to_string(now_ms()), false});
+  if (!err)
+    err = write(self, replicated_row{static_cast<int32_t>(family), key, {}, true});
+  return err;
+}
+
 /// A new API key of `tenant`, stored and sent to every node; answers the
 /// key (it is never stored, only its SHA-256).
 caf::expected<std::string> add_key(self_ptr self, const std::string& tenant,
@@ -217,6 +228,24 @@ bool key_table::apply(cf family, const std::string& key,
       index_ids(*this);
       return true;
     }
+    case cf::tokens:
+    case cf::webhooks:
+      if (key.rfind(keys::gone_prefix(), 0) == 0) {
+        auto named = key.substr(keys::gone_prefix().size());
+        gone.insert({static_cast<int>(family), named});
+        if (family == cf::tokens)
+          tokens.erase(named);
+        else
+          webhooks.erase(named);
+        return true;
+      }
+      if (!erase && buried(family, key))
+        return true; // deleted for good: not taken back
+      break;
+    default:
+      break;
+  }
+  switch (family) {
     case cf::tokens: {
       if (erase) {
         tokens.erase(key);
@@ -341,8 +370,7 @@ keyring(keyring_actor::stateful_pointer<keyring_state> self,
                                      self->state.cfg.ctx->secrets, token);
       if (!found || found->second.tenant != tenant)
         return missing;
-      auto err = write(self, replicated_row{static_cast<int32_t>(cf::tokens),
-                                            found->first, {}, true});
+      auto err = bury(self, cf::tokens, found->first);
       publish(self);
       if (err)
         return err;
@@ -358,8 +386,7 @@ keyring(keyring_actor::stateful_pointer<keyring_state> self,
       auto key = keys::webhook(tenant, id);
       if (!self->state.table.webhooks.count(key))
         return make_error(ec::not_found, "webhook " + id + " not found");
-      auto err = write(self, replicated_row{static_cast<int32_t>(cf::webhooks),
-                                            key, {}, true});
+      auto err = bury(self, cf::webhooks, key);
       publish(self);
       if (err)
         return err;
@@ -371,6 +398,8 @@ keyring(keyring_actor::stateful_pointer<keyring_state> self,
       if (family != cf::keys && family != cf::tokens && family != cf::webhooks)
         return;
       auto* ctx = self->state.cfg.ctx;
+      if (!row.erase && self->state.table.buried(family, row.key))
+        return; // deleted here for good
       // A row holding a secret in plain (written by an older release) is
       // stored sealed (storage/records.hpp, at_rest_form).
       if (auto sealed = at_rest_form(ctx->secrets, family, row.key,

@@ -13,6 +13,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -37,6 +38,15 @@ struct key_table {
   /// Webhook subscriptions by their row's key (keys::webhook: a tenant's
   /// are together), as stored: the secret sealed.
   std::map<std::string, webhook_record> webhooks;
+  /// Rows of tokens and webhooks that were deleted (their marks,
+  /// keys::gone), by family and key: a copy sent back by a node that
+  /// missed the deletion is refused.
+  std::set<std::pair<int, std::string>> gone;
+
+  /// Whether a row of `family` under `key` was deleted for good.
+  bool buried(cf family, const std::string& key) const {
+    return gone.count({static_cast<int>(family), key}) > 0;
+  }
 
   /// The key whose SHA-256 is `hash`, unless it was revoked; null otherwise.
   const api_key_record* key(const std::string& hash) const;

@@ -22,6 +22,8 @@ using namespace std::chrono_literals;
 
 constexpr auto tick_interval = 500ms;
 constexpr int64_t suspect_after_ms = 2000; // no gossip for this long
+// Ticks (500 ms) between two digests sent for anti-entropy: 15 s.
+constexpr uint64_t anti_entropy_ticks = 30;
 
 std::string addr(const std::string& host, uint16_t port) {
   return host + ":" + std::to_string(port);
@@ -102,7 +104,7 @@ bool record_admitted(self_ptr self, const char* message,
 
 /// The families whose rows every node keeps (sent whole on sync).
 constexpr cf replicated_families[] = {cf::keys, cf::folders, cf::tokens,
-                                      cf::webhooks};
+                                      cf::webhooks, cf::tombstones};
 
 /// Hands a request about video `id` to its owner: this node's manager, or
 /// the owner's member (which hands it to its manager). Without a reachable
@@ -254,6 +256,55 @@ void merge(self_ptr self, const std::vector<member_info>& list) {
   }
 }
 
+/// Every replicated row and video record this node has, to `peer`.
+void send_everything(self_ptr self, const member_actor& peer) {
+  auto* store = self->state.ctx->store;
+  caf::error err;
+  for (auto family : replicated_families) {
+    err = store->scan(family, "", [&](auto& key, auto& value) {
+      self->send(peer, caf::put_atom::value,
+                 replicated_row{static_cast<int32_t>(family), key, value, false});
+      return true;
+    });
+    if (err)
+      break;
+  }
+  if (!err)
+    err = store->scan(cf::videos, "", [&](auto&, auto& bytes) {
+      video_record v;
+      if (!decode(bytes, v))
+        self->send(peer, caf::put_atom::value, v);
+      return true;
+    });
+  if (err)
+    log::error("member.sync_failed", {{"error", message_of(err)}});
+}
+
+/// A digest of every replicated row and video record this node has,
+/// independent of their order: two nodes that hold the same have the same
+/// digest. "" when the store cannot be read.
+std::string digest(self_ptr self) {
+  std::array<uint8_t, 32> acc{};
+  auto fold = [&](int family, const std::string& key, const std::string& value) {
+    auto h = sha256_hex(std::to_string(family) + '\x1e' + key + '\x1e' + value);
+    for (size_t i = 0; i < acc.size(); ++i)
+      acc[i] ^= static_cast<uint8_t>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
+  };
+  auto* store = self->state.ctx->store;
+  for (auto family : replicated_families)
+    if (store->scan(family, "", [&](auto& key, auto& value) {
+          fold(static_cast<int>(family), key, value);
+          return true;
+        }))
+      return {};
+  if (store->scan(cf::videos, "", [&](auto& key, auto& value) {
+        fold(static_cast<int>(cf::videos), key, value);
+        return true;
+      }))
+    return {};
+  return hex(std::string{acc.begin(), acc.end()});
+}
+
 /// Sends a record to every connected peer.
 template <class... Ts>
 void broadcast(self_ptr self, const Ts&... xs) {
@@ -294,6 +345,15 @@ void tick(self_ptr self) {
     for (auto& [id, m] : st.known)
       all.push_back(m);
     broadcast(self, members_atom::value, all);
+  }
+  // Anti-entropy: now and then, this node's digest to one peer in turn; a
+  // row missed while cut off is repaired without waiting for a reconnect.
+  if (st.ticks % anti_entropy_ticks == 0 && !st.peers.empty()) {
+    auto d = digest(self);
+    auto turn = (st.ticks / anti_entropy_ticks) % st.peers.size();
+    auto peer = std::next(st.peers.begin(), static_cast<long>(turn));
+    if (!d.empty())
+      self->send(peer->second, digest_atom::value, d);
   }
   if (!st.settled && (!st.peers.empty() || now - st.started_ms > settle_ms)) {
     st.settled = true;
@@ -484,6 +544,14 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
           self->send(self->state.ctx->keyring, caf::put_atom::value, row);
           return;
         }
+        // A video deleted while this node was away (sent on sync): the
+        // manager deletes it here too and keeps the tombstone.
+        if (family == cf::tombstones) {
+          video_record gone;
+          gone.id = row.key;
+          self->send(self->state.manager, caf::delete_atom::value, gone);
+          return;
+        }
         auto* store = self->state.ctx->store;
         // A row holding a secret in plain (written by an older release) is
         // stored sealed (storage/records.hpp, at_rest_form).
@@ -596,29 +664,27 @@ member(member_actor::stateful_pointer<member_state> self, node_context* ctx,
                             : std::string{});
           return;
         }
-        auto peer = caf::actor_cast<member_actor>(self->current_sender());
-        if (!peer)
+        if (auto peer = caf::actor_cast<member_actor>(self->current_sender()))
+          send_everything(self, peer);
+      },
+      [self](digest_atom, const std::string& theirs) {
+        auto who = sender_member(self);
+        if (who.empty() || !wire::hex_digest(theirs)) {
+          wire::dropped("digest", who.empty() ? "not_a_member" : "invalid",
+                        who);
           return;
-        auto* store = self->state.ctx->store;
-        caf::error err;
-        for (auto family : replicated_families) {
-          err = store->scan(family, "", [&](auto& key, auto& value) {
-            self->send(peer, caf::put_atom::value,
-                       replicated_row{static_cast<int32_t>(family), key, value,
-                                      false});
-            return true;
-          });
-          if (err)
-            break;
         }
-        err = store->scan(cf::videos, "", [&](auto&, auto& bytes) {
-          video_record v;
-          if (!decode(bytes, v))
-            self->send(peer, caf::put_atom::value, v);
-          return true;
-        });
-        if (err)
-          log::error("member.sync_failed", {{"error", message_of(err)}});
+        auto peer = caf::actor_cast<member_actor>(self->current_sender());
+        auto mine = digest(self);
+        if (!peer || mine.empty() || mine == theirs)
+          return;
+        // Something one of the two missed (a row sent while they were cut
+        // off): each sends the other everything; the rules of each family
+        // (versions, tombstones, marks) keep what is newest.
+        log::info("member.anti_entropy", {{"peer", who}});
+        metrics().anti_entropy_repairs.Increment();
+        send_everything(self, peer);
+        self->send(peer, sync_atom::value);
       },
       [self](drain_atom, const std::string& node,
              bool on) -> caf::result<member_info> {

@@ -407,8 +407,41 @@ caf::expected<principal> node::authenticate(const std::string& key) {
   return who;
 }
 
+bool node::has_quorum() const {
+  return !impl_->ctx.member || impl_->view->has_quorum();
+}
+
 caf::expected<video_record> node::create_video(video_record draft,
                                                const std::string& tmp_source) {
+  auto& key = draft.info.client_key;
+  bool idempotent = key.rfind(idempotency_prefix, 0) == 0;
+  if (idempotent) {
+    // Made already: the same answer again, and nothing new stored.
+    auto made = video_by_key(draft.tenant, key);
+    if (made || code_of(made.error()) != ec::not_found) {
+      if (made && !tmp_source.empty()) {
+        std::error_code ignored; // this retry's copy of the source
+        std::filesystem::remove(tmp_source, ignored);
+      }
+      return made;
+    }
+  }
+  auto tenant = draft.tenant;
+  auto name = key;
+  auto v = create_once(std::move(draft), tmp_source);
+  // Two creates with one key at once: the one that lost answers the video
+  // the other made.
+  if (!v && idempotent && code_of(v.error()) == ec::conflict)
+    if (auto made = video_by_key(tenant, name)) {
+      std::error_code ignored;
+      std::filesystem::remove(tmp_source, ignored);
+      return made;
+    }
+  return v;
+}
+
+caf::expected<video_record> node::create_once(video_record draft,
+                                              const std::string& tmp_source) {
   auto exists = folder_exists(draft.tenant, draft.folder);
   if (!exists)
     return exists.error();
@@ -1123,6 +1156,13 @@ gc_report node::gc_now(int64_t older_than_s) {
   auto before = now_ms() - older_than_s * 1000;
   gc_report out;
   out.emplace_back("tmp", d.blobs->remove_tmp_before(before));
+  // Tombstones of deleted videos outlive any partition a cluster should
+  // ride out: a node away for longer comes back by being wiped and joined
+  // anew (docs/cluster.md, "Partitions").
+  constexpr int64_t tombstone_keep_ms = 30LL * 24 * 3600 * 1000;
+  auto buried = d.store->drop_tombstones(now_ms() - tombstone_keep_ms);
+  out.emplace_back("tombstones",
+                   gc_count{buried ? static_cast<int64_t>(*buried) : 0, 0});
   for (auto& [kind, step] : d.gc_steps)
     out.emplace_back(kind, step(before));
   // Copies of media this node no longer needs are removed only while the

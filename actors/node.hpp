@@ -46,6 +46,10 @@ struct principal {
   bool may(const std::string& scope) const;
 };
 
+/// Client keys made from a request's Idempotency-Key header start with
+/// this (Flare's s3Keys never do: they are object keys of its own).
+inline constexpr const char* idempotency_prefix = "idempotency:";
+
 /// The id of an API key that tokens carry: the first 16 hex digits of its
 /// SHA-256 (node::key_by_id finds the key again).
 inline std::string key_id_of(const std::string& key_hash) {
@@ -79,10 +83,17 @@ public:
   /// The principal a key belongs to; ec::unauthorized if none.
   caf::expected<principal> authenticate(const std::string& key);
 
+  /// Whether this node may change existing videos: alone, or in a
+  /// cluster while it sees a majority of the members (a node cut off from
+  /// them answers 503 to such writes; docs/cluster.md, "Partitions").
+  bool has_quorum() const;
+
   /// Registers a video. With a source received at `tmp_source` (moved
   /// into the blob store) it is processed at once; with draft.import_url it
   /// is imported first; with neither it waits in "created" for its source
-  /// (add_source_part).
+  /// (add_source_part). A draft whose client key is an idempotency key
+  /// (idempotency_prefix) that made a video already answers that video:
+  /// a retried create never makes a second one.
   caf::expected<video_record> create_video(video_record draft,
                                            const std::string& tmp_source);
 
@@ -289,6 +300,9 @@ public:
 
 private:
   node();
+  /// create_video without the idempotency check.
+  caf::expected<video_record> create_once(video_record draft,
+                                          const std::string& tmp_source);
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -49,6 +49,7 @@ bool persist(self_ptr self, const std::string& event = {}) {
   auto& rec = self->state.rec;
   auto* ctx = self->state.ctx;
   rec.updated_ms = now_ms();
+  ++rec.version;
   auto rows = event.empty() ? std::vector<db::row_write>{}
                             : event_rows(ctx, rec, event);
   if (auto err = ctx->store->put_video(rec, rows)) {
@@ -413,6 +414,12 @@ void chunk_done(self_ptr self, int32_t i, const task_result& r) {
   self->state.in_flight.erase(i);
   dispatch_chunks(self);
   rec.chunk_done[i] = 1;
+  // Who made it, and under which owner epoch it was counted.
+  rec.chunk_node.resize(rec.chunks.size());
+  rec.chunk_epoch.resize(rec.chunks.size());
+  rec.chunk_node[i] = r.node_id.empty() ? self->state.ctx->config.node_id
+                                         : r.node_id;
+  rec.chunk_epoch[i] = rec.epoch;
   auto& m = metrics();
   for (auto& rung : rec.rungs) {
     m.transcode_frames.Add({{"rung", rung.name}})

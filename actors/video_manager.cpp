@@ -19,8 +19,22 @@ namespace {
 
 using self_ptr = video_manager_actor::stateful_pointer<video_manager_state>;
 
+caf::error save(self_ptr self, video_record& v);
+
+/// Starts running a video here: raises its owner epoch first (written and
+/// sent to every node), so that whatever a previous owner still writes is
+/// refused as stale from now on (fencing).
 void start_video(self_ptr self, video_record rec) {
   auto id = rec.id;
+  rec.epoch = std::max<uint64_t>(rec.epoch + 1, static_cast<uint64_t>(now_ms()));
+  rec.owner_node = self->state.ctx->config.node_id;
+  rec.takeovers.push_back(std::to_string(rec.epoch) + " " + rec.owner_node);
+  if (rec.takeovers.size() > 32)
+    rec.takeovers.erase(rec.takeovers.begin());
+  if (auto err = save(self, rec)) {
+    log::warn("video.not_started", {{"video", id}, {"error", message_of(err)}});
+    return;
+  }
   // Linked: a video actor ends with its manager (shutdown).
   auto v = self->spawn<caf::linked>(video, self->state.ctx, self->state.scheduler,
                        std::move(rec));
@@ -53,8 +67,10 @@ bool should_run(self_ptr self, const video_record& v) {
   return work && view->owns(v.id) && view->has_quorum();
 }
 
-/// Writes a record this node owns and sends it to every node.
-caf::error save(self_ptr self, const video_record& v) {
+/// Writes a record this node owns (its next version) and sends it to
+/// every node.
+caf::error save(self_ptr self, video_record& v) {
+  ++v.version;
   if (auto err = self->state.ctx->store->put_video(v))
     return err;
   if (self->state.ctx->member)
@@ -87,6 +103,11 @@ void rebalance(self_ptr self) {
     } else if (running && st.ctx->view && !st.ctx->view->owns(v.id)) {
       log::info("video.handover", {{"video", v.id}});
       stop_video(self, v.id);
+    } else if (running && st.ctx->view && !st.ctx->view->has_quorum()) {
+      // Cut off from most of the cluster: the majority may take the video
+      // over; this node stops writing it until it sees a majority again.
+      log::info("video.paused_no_quorum", {{"video", v.id}});
+      stop_video(self, v.id);
     } else if (v.state == states::ready && st.ctx->replicator) {
       self->send(st.ctx->replicator, caf::put_atom::value, v);
     }
@@ -98,11 +119,21 @@ void rebalance(self_ptr self) {
 /// starts its actor if this node should run it, or fetches its replicas.
 caf::error adopt(self_ptr self, const video_record& v) {
   auto& st = self->state;
-  if (st.live.count(v.id))
-    return {};
+  auto gone = st.ctx->store->deleted_at(v.id);
+  if (gone && *gone)
+    return {}; // deleted: a record of it is never taken back
   auto mine = st.ctx->store->get_video(v.id);
-  if (mine && *mine && (*mine)->updated_ms > v.updated_ms)
-    return {}; // stale
+  if (mine && *mine && !supersedes(v, **mine))
+    return {}; // stale, or the version this node has
+  if (st.live.count(v.id)) {
+    // This node runs it, and another node raised its epoch (took it over
+    // while this one was cut off): this node's actor is fenced off.
+    if (!mine || !*mine || v.epoch <= (*mine)->epoch)
+      return {};
+    log::warn("video.fenced", {{"video", v.id}, {"by", v.owner_node},
+                               {"epoch", std::to_string(v.epoch)}});
+    stop_video(self, v.id);
+  }
   if (mine && *mine && (*mine)->state != v.state) {
     auto& gauge = metrics().videos;
     gauge.Add({{"state", to_string((*mine)->state)}}).Decrement();
@@ -260,11 +291,11 @@ video_manager(video_manager_actor::stateful_pointer<video_manager_state> self,
       stop_video(self, v.id);
       self->send(self->state.scheduler, caf::delete_atom::value, v.id);
       auto mine = self->state.ctx->store->get_video(v.id);
-      if (mine && *mine) {
+      if (mine && *mine)
         metrics().videos.Add({{"state", to_string((*mine)->state)}}).Decrement();
-        if (auto err = self->state.ctx->store->delete_video(**mine))
-          log::error("video.delete_failed", {{"video", v.id}});
-      }
+      // The tombstone is kept even when the record never came here.
+      if (auto err = self->state.ctx->store->delete_video(mine && *mine ? **mine : v))
+        log::error("video.delete_failed", {{"video", v.id}});
       self->state.ctx->blobs->remove_video(v.id);
     },
     [self](create_atom, video_record& rec) -> caf::result<video_record> {

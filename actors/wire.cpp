@@ -17,11 +17,6 @@ caf::error bad(const std::string& why) {
   return make_error(ec::invalid_argument, why);
 }
 
-bool hex_digest(const std::string& s) {
-  return s.size() == 64 &&
-         s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
 bool bounded(const std::string& s, size_t n) {
   return s.size() <= n;
 }
@@ -29,6 +24,11 @@ bool bounded(const std::string& s, size_t n) {
 constexpr size_t max_text = 64 * 1024; // titles, descriptions, reasons
 
 } // namespace
+
+bool hex_digest(const std::string& s) {
+  return s.size() == 64 &&
+         s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
 
 bool plain_name(const std::string& s, size_t n) {
   if (s.empty() || s.size() > n || s == "." || s == "..")
@@ -124,6 +124,12 @@ caf::error check(const video_record& v) {
   return {};
 }
 
+/// 1 to 19 decimal digits: a time in milliseconds.
+static bool digits(const std::string& s) {
+  return !s.empty() && s.size() <= 19
+         && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 caf::error check(const replicated_row& row) {
   if (row.key.empty() || row.key.size() > 512 || row.value.size() > 64 * 1024)
     return bad("bad row size");
@@ -153,10 +159,22 @@ caf::error check(const replicated_row& row) {
     return {};
   }
   case cf::tokens:
-    if (row.key.rfind(keys::upload_token_prefix(), 0) != 0)
-      return bad("bad token row");
-    return {};
   case cf::webhooks: {
+    // A deleted row's mark: the key it names, and when.
+    auto marks = keys::gone_prefix();
+    if (row.key.rfind(marks, 0) == 0) {
+      auto named = row.key.substr(marks.size());
+      bool token = static_cast<cf>(row.family) == cf::tokens;
+      if (row.erase || !digits(row.value)
+          || (token ? named.rfind(keys::upload_token_prefix(), 0) != 0
+                    : named.find(keys::sep) == std::string::npos))
+        return bad("bad deletion mark");
+      return {};
+    }
+    if (static_cast<cf>(row.family) == cf::tokens)
+      return row.key.rfind(keys::upload_token_prefix(), 0) == 0
+                 ? caf::error{}
+                 : bad("bad token row");
     if (row.erase)
       return {};
     webhook_record w;
@@ -165,6 +183,11 @@ caf::error check(const replicated_row& row) {
       return bad("bad webhook row");
     return {};
   }
+  case cf::tombstones:
+    // A deleted video's tombstone: its id, and when.
+    if (row.erase || !is_uuid(row.key) || !digits(row.value))
+      return bad("bad tombstone");
+    return {};
   default:
     return bad("not a replicated family");
   }

@@ -22,6 +22,9 @@ namespace reel::wire {
 /// A node id, rung or file name: 1..n of [A-Za-z0-9_.-], not "." or "..".
 bool plain_name(const std::string& s, size_t n = 64);
 
+/// A SHA-256 in lower-case hex (64 digits).
+bool hex_digest(const std::string& s);
+
 /// A tenant name: 1..64 of [a-z0-9_-].
 bool tenant_name(const std::string& s);
 

@@ -838,6 +838,7 @@ void add_apivideo_api(route_table& t, node& n) {
             return;
           }
         }
+        c.idempotent(draft);
         auto v = n.create_video(std::move(draft), copy_tmp);
         if (!v) {
           if (!copy_tmp.empty())

@@ -21,9 +21,11 @@ constexpr auto d = dialect::flare;
 constexpr int64_t presign_ttl_s = 3600;          // by default
 constexpr int64_t presign_max_ttl_s = 7 * 24 * 3600; // as S3 allows
 
-/// A Flare video id: the s3Key it was made with, else reel's id.
+/// A Flare video id: the s3Key it was made with, else reel's id (also for
+/// a video made through another API with an Idempotency-Key).
 std::string flare_id(const video_record& v) {
-  return v.info.client_key.empty() ? v.id : v.info.client_key;
+  auto& key = v.info.client_key;
+  return key.empty() || key.rfind(idempotency_prefix, 0) == 0 ? v.id : key;
 }
 
 /// The video a Flare id names within a tenant: reel's UUID, or the s3Key

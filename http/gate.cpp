@@ -279,7 +279,33 @@ void pass(node& n, const route_table& table, const route& r,
       }
       c.video = std::move(*v);
     }
-    // 5. The body.
+    // 5. Writes this node may not commit now: a change to a video while
+    // cut off from most of the cluster (the majority may be changing it
+    // too; docs/cluster.md, "Partitions").
+    bool write = r.method != "GET" && r.method != "HEAD" && r.method != "OPTIONS";
+    if (write && r.video != names_video::none && !n.has_quorum()) {
+      res.set_header("Retry-After", "5");
+      refuse(step::video,
+             make_error(ec::unavailable,
+                        "this node is cut off from most of the cluster: "
+                        "retry in 5 s, or ask another node"));
+      return;
+    }
+    // An Idempotency-Key: 1 to 255 visible ASCII characters.
+    if (write && req.has_header("Idempotency-Key")) {
+      auto key = req.get_header_value("Idempotency-Key");
+      bool ok = !key.empty() && key.size() <= 255
+                && std::all_of(key.begin(), key.end(),
+                               [](char ch) { return ch > 32 && ch < 127; });
+      if (!ok) {
+        refuse(step::body, make_error(ec::invalid_argument,
+                                      "Idempotency-Key must be 1 to 255 "
+                                      "visible ASCII characters"));
+        return;
+      }
+      c.idempotency_key = key;
+    }
+    // 6. The body.
     switch (r.body) {
       case body_kind::none:
       case body_kind::stream:
@@ -322,7 +348,7 @@ void pass(node& n, const route_table& table, const route& r,
       }
     }
     c.reader = &tracked;
-    // 6. The handler.
+    // 7. The handler.
     r.handle(c);
   };
   auto start = std::chrono::steady_clock::now();
@@ -373,6 +399,11 @@ const char* to_string(access a) {
 
 std::string call::arg(size_t i) const {
   return i < req.matches.size() ? std::string{req.matches[i]} : std::string{};
+}
+
+void call::idempotent(video_record& draft) const {
+  if (!idempotency_key.empty())
+    draft.info.client_key = idempotency_prefix + idempotency_key;
 }
 
 const std::string& call::tenant() const {

@@ -91,6 +91,13 @@ struct call {
   nlohmann::ordered_json json;      // body_kind::json: an object
   httplib::Params form;             // body_kind::form
   const httplib::ContentReader* reader = nullptr; // body_kind::stream
+  // The request's Idempotency-Key header (checked by the gate), "" without.
+  std::string idempotency_key;
+
+  /// Makes `draft` idempotent under the request's Idempotency-Key, when
+  /// it has one: a retry of the create answers the video the first made
+  /// (node::create_video).
+  void idempotent(video_record& draft) const;
 
   /// The route pattern's capture `i` (1-based, as req.matches).
   std::string arg(size_t i) const;

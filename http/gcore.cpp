@@ -632,6 +632,7 @@ void add_gcore_api(route_table& t, node& n) {
           }
           ::unlink(check->c_str());
         }
+        c.idempotent(draft);
         auto v = n.create_video(std::move(draft), {});
         if (!v) {
           c.fail(v.error());

@@ -11,6 +11,7 @@
 #include "storage/db.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -440,6 +441,38 @@ void add_native_api(route_table& t, node& n) {
                                    : nlohmann::ordered_json()},
              {"last_error", x.last_error}});
         c.reply(200, {{"node", n.config().node_id}, {"data", data}});
+      });
+
+  // Who made each chunk of a video, and under which owner: the owner
+  // epoch and its node when each chunk was counted, and the epoch's raises.
+  add("GET", R"(/v1/admin/videos/([^/]+)/chunks)", access::admin,
+      scopes::cluster_admin, nv::uuid, bk::none, "admin.video_chunks",
+      [](call& c) {
+        auto& v = *c.video;
+        auto takeovers = nlohmann::ordered_json::array();
+        for (auto& t : v.takeovers) {
+          auto sp = t.find(' ');
+          takeovers.push_back(
+            {{"epoch", std::strtoull(t.c_str(), nullptr, 10)},
+             {"node", sp == std::string::npos ? "" : t.substr(sp + 1)}});
+        }
+        auto chunks = nlohmann::ordered_json::array();
+        for (size_t i = 0; i < v.chunks.size(); ++i) {
+          bool done = i < v.chunk_done.size() && v.chunk_done[i];
+          auto by = i < v.chunk_node.size() ? v.chunk_node[i] : std::string{};
+          auto epoch = i < v.chunk_epoch.size() ? v.chunk_epoch[i] : 0;
+          chunks.push_back({{"index", i},
+                            {"done", done},
+                            {"node", by.empty() ? nlohmann::ordered_json()
+                                                : nlohmann::ordered_json(by)},
+                            {"epoch", epoch}});
+        }
+        c.reply(200, {{"id", v.id},
+                      {"epoch", v.epoch},
+                      {"version", v.version},
+                      {"owner", v.owner_node},
+                      {"takeovers", takeovers},
+                      {"chunks", chunks}});
       });
 
   add("GET", R"(/v1/admin/nodes)", access::admin, scopes::cluster_admin,

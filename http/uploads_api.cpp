@@ -127,6 +127,7 @@ void add_uploads_api(route_table& t, node& n) {
            draft.source_bytes = up->bytes;
            draft.source_sha256 = up->sha256;
            draft.created_via = "uploads";
+           c.idempotent(draft);
            auto v = n.create_video(std::move(draft), up->tmp_path);
            if (!v) {
              if (code_of(v.error()) == ec::not_found)

@@ -15,6 +15,7 @@ packages=(
   chromium chromium-driver
   clang libclang-rt-dev # tests/fuzz_test.sh: libFuzzer, ASan, UBSan
   prometheus # tests/prometheus_test.sh runs its own server on a free port
+  iproute2 faketime # tests/partition_test.sh: network namespaces, a skewed clock
 )
 # Node.js for the player (hls.js) and the browser tests: the machine's own
 # if it has one, else Debian's.

@@ -105,6 +105,12 @@ node_metrics::node_metrics()
                 .Help("Videos this node took over from a node that left")
                 .Register(*registry)
                 .Add({})),
+    anti_entropy_repairs(BuildCounter()
+                           .Name("reel_cluster_anti_entropy_repairs_total")
+                           .Help("Digests from a peer that differed from this "
+                                 "node's, each followed by a two-way sync")
+                           .Register(*registry)
+                           .Add({})),
     cluster_dropped(BuildCounter()
                       .Name("reel_cluster_messages_dropped_total")
                       .Help("Messages from other nodes refused before they "

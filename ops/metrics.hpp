@@ -43,6 +43,7 @@ struct node_metrics {
   prometheus::Family<prometheus::Gauge>& cluster_nodes;          // {state}
   prometheus::Gauge& replication_lag;  // blobs this node should hold, missing
   prometheus::Counter& failovers;      // videos taken over from a lost node
+  prometheus::Counter& anti_entropy_repairs; // digests that differed
   // Messages from other nodes refused before they were acted on.
   prometheus::Family<prometheus::Counter>& cluster_dropped; // {message,reason}
   // Storage, set by the /metrics handler before each scrape.

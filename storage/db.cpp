@@ -16,7 +16,8 @@ namespace {
 
 const char* family_names[] = {
     "videos", "video_index", "keys",   "folders",       "meta",
-    "tokens", "webhooks",    "outbox", "video_numbers", "client_keys"};
+    "tokens", "webhooks",    "outbox", "video_numbers", "client_keys",
+    "tombstones"};
 static_assert(sizeof(family_names) / sizeof(family_names[0])
               == static_cast<size_t>(cf::count_));
 
@@ -172,6 +173,24 @@ db::indexed(cf family, const std::string& key,
 
 caf::error db::put_video(const video_record& rec,
                           const std::vector<row_write>& with) {
+  // The tombstone check and the write are one step for this id (a
+  // deletion on another thread waits, or comes after).
+  std::lock_guard<std::mutex> one_writer{video_write_mtx_[stripe(rec.id)]};
+  auto gone = deleted_at(rec.id);
+  if (!gone)
+    return gone.error();
+  if (*gone)
+    return make_error(ec::not_found, "video " + rec.id + " was deleted");
+  // A stale writer (an owner whose epoch was raised by another node) is
+  // refused: versions only move forward.
+  auto stored = get_video(rec.id);
+  if (!stored)
+    return stored.error();
+  if (*stored && compare_versions(**stored, rec) > 0)
+    return make_error(ec::conflict,
+                      "video " + rec.id + " has a newer version (epoch "
+                        + std::to_string((*stored)->epoch) + ", version "
+                        + std::to_string((*stored)->version) + ")");
   std::optional<video_record> numbered;
   if (rec.number == 0) { // a record of an older release
     numbered = rec;
@@ -231,9 +250,13 @@ caf::error db::delete_video(const video_record& v) {
   if (!v.info.client_key.empty())
     entries.emplace_back(cf::client_keys,
                          keys::client_key(v.tenant, v.info.client_key));
+  std::lock_guard<std::mutex> one_writer{video_write_mtx_[stripe(v.id)]};
   rocksdb::WriteBatch batch;
-  auto st = batch.Delete(handles_[static_cast<int>(cf::videos)],
-                         keys::video(v.id));
+  auto st = batch.Put(handles_[static_cast<int>(cf::tombstones)],
+                      keys::video(v.id), std::to_string(now_ms()));
+  if (st.ok())
+    st = batch.Delete(handles_[static_cast<int>(cf::videos)],
+                      keys::video(v.id));
   if (st.ok())
     st = batch.Delete(handles_[static_cast<int>(cf::video_index)],
                       keys::video_index(v.tenant, v.created_ms, v.id));
@@ -287,6 +310,42 @@ caf::error db::index_video_ids() {
     if (auto e = put_video(v))
       return e;
   return put(cf::meta, done, std::to_string(records.size()));
+}
+
+caf::expected<std::optional<int64_t>> db::deleted_at(const std::string& id) {
+  auto raw = get(cf::tombstones, keys::video(id));
+  if (!raw)
+    return raw.error();
+  if (!*raw)
+    return std::optional<int64_t>{};
+  int64_t ms = 0;
+  try {
+    ms = std::stoll(**raw);
+  } catch (const std::exception&) {
+    ms = 0; // unreadable: still a tombstone
+  }
+  return std::optional<int64_t>{ms};
+}
+
+caf::expected<size_t> db::drop_tombstones(int64_t before_ms) {
+  std::vector<std::string> old;
+  auto err = scan(cf::tombstones, "", [&](auto& key, auto& value) {
+    int64_t ms = 0;
+    try {
+      ms = std::stoll(value);
+    } catch (const std::exception&) {
+      ms = 0;
+    }
+    if (ms < before_ms)
+      old.push_back(key);
+    return true;
+  });
+  if (err)
+    return err;
+  for (auto& key : old)
+    if (auto e = del(cf::tombstones, key))
+      return e;
+  return old.size();
 }
 
 caf::expected<std::optional<video_record>> db::get_video(const std::string& id,

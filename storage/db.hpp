@@ -6,6 +6,7 @@
 #include "ops/error.hpp"
 #include "storage/records.hpp"
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,7 @@ enum class cf : int {
   outbox,      // delivery id -> delivery_record (on the node that made it)
   video_numbers, // a video's integer id (Gcore's) -> video id
   client_keys,   // tenant, the client's key (Flare's s3Key) -> video id
+  tombstones,    // video id -> when it was deleted (a deleted video's mark)
   count_       // not a family
 };
 
@@ -72,8 +74,15 @@ public:
   caf::error put_video(const video_record& v,
                        const std::vector<row_write>& with = {});
   /// Removes a video record and its index entries atomically (those that
-  /// name it).
+  /// name it), and leaves the video's tombstone: from then on put_video
+  /// refuses every record of that id (ec::gone), whoever sends it, so a
+  /// node that missed the deletion cannot bring the video back.
   caf::error delete_video(const video_record& v);
+  /// When video `id` was deleted (its tombstone), nothing if it was not.
+  caf::expected<std::optional<int64_t>> deleted_at(const std::string& id);
+  /// Tombstones older than `before_ms` removed (garbage collection: they
+  /// must outlive any partition); answers how many.
+  caf::expected<size_t> drop_tombstones(int64_t before_ms);
   /// The id of the video whose integer id is `number`, nothing when there
   /// is none.
   caf::expected<std::optional<std::string>> video_by_number(uint64_t number);
@@ -120,6 +129,11 @@ private:
   std::mutex decoded_mtx_;
   std::unordered_map<std::string, std::pair<std::string, video_record>> decoded_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  // A video's writes and its deletion, one at a time per id (striped).
+  std::array<std::mutex, 64> video_write_mtx_;
+  static size_t stripe(const std::string& id) {
+    return std::hash<std::string>{}(id) % 64;
+  }
 };
 
 } // namespace reel

@@ -70,6 +70,14 @@ inline std::string upload_token(const std::string& digest) {
 }
 inline std::string upload_token_prefix() { return std::string{"upload"} + sep; }
 
+/// tokens, webhooks: the mark a deleted row leaves under its key, kept and
+/// replicated like the rows, so that a node that missed the deletion
+/// cannot bring the row back. ('~' is in no tenant name or token prefix.)
+inline std::string gone(const std::string& key) {
+  return std::string{"~gone"} + sep + key;
+}
+inline std::string gone_prefix() { return std::string{"~gone"} + sep; }
+
 /// webhooks: tenant, then the subscription's id.
 inline std::string webhook(const std::string& tenant, const std::string& id) {
   return tenant + sep + id;

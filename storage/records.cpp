@@ -217,6 +217,24 @@ caf::error apply_patch(video_record& v, const nlohmann::json& patch) {
   return {};
 }
 
+int compare_versions(const video_record& a, const video_record& b) {
+  if (a.epoch != b.epoch)
+    return a.epoch < b.epoch ? -1 : 1;
+  if (a.version != b.version)
+    return a.version < b.version ? -1 : 1;
+  return 0;
+}
+
+bool supersedes(const video_record& incoming, const video_record& mine) {
+  if (auto c = compare_versions(incoming, mine))
+    return c > 0;
+  // The same version written twice (two writers that did not see each
+  // other): the same choice on every node, whatever arrives first.
+  if (incoming.updated_ms != mine.updated_ms)
+    return incoming.updated_ms > mine.updated_ms;
+  return encode(incoming) > encode(mine);
+}
+
 void to_json(nlohmann::json& j, const video_record& x) {
 #define REEL_JSON_OUT(name) {#name, x.name},
   j = nlohmann::json{REEL_VIDEO_RECORD_FIELDS(REEL_JSON_OUT)};

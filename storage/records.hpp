@@ -148,7 +148,29 @@ struct video_record {
   upload_state upload;
   std::string import_url;
   std::vector<std::string> import_headers; // dropped once the import ends
+  // The record's version, ordered without wall clocks (compare_versions):
+  // the owner epoch, raised each time a node starts running the video (a
+  // takeover, a restart), and a sequence its writer raises on every write.
+  // A record of a lower epoch is a stale owner's and is refused.
+  uint64_t epoch = 0;
+  uint64_t version = 0;
+  std::string owner_node; // the node that raised `epoch`
+  // The last 32 raises of the epoch, oldest first: "<epoch> <node>".
+  std::vector<std::string> takeovers;
+  // Per chunk, once encoded: the node that encoded it, and the owner epoch
+  // under which it was counted (GET /v1/admin/videos/{id}/chunks).
+  std::vector<std::string> chunk_node;
+  std::vector<uint64_t> chunk_epoch;
 };
+
+/// Orders two records of one video by (epoch, version): negative when `a`
+/// is older, 0 when they are the same version, positive when `a` is newer.
+int compare_versions(const video_record& a, const video_record& b);
+
+/// Whether `incoming`, a copy of a record from another node, should replace
+/// `mine`: a newer version, or the same version that sorts higher (a
+/// deterministic tie-break, so every node keeps the same one).
+bool supersedes(const video_record& incoming, const video_record& mine);
 
 /// Every field of a video record, in one place: the JSON it is stored as
 /// (records.cpp) and the form it crosses the cluster in (actors/types.hpp)
@@ -162,7 +184,9 @@ struct video_record {
   X(chunk_done) X(audio_done) X(renditions) X(master) X(master_ts) X(dash)   \
   X(clip_start_s) X(clip_duration_s) X(priority) X(playable_ms)              \
   X(images_done) X(poster_time_s) X(screenshots) X(storyboard) X(files)      \
-  X(history) X(waiting) X(created_via) X(info) X(upload) X(import_url) X(import_headers)
+  X(history) X(waiting) X(created_via) X(info) X(upload) X(import_url)      \
+  X(import_headers) X(epoch) X(version) X(owner_node) X(takeovers)          \
+  X(chunk_node) X(chunk_epoch)
 
 
 /// Applies a JSON merge patch to the client-settable fields of a video:

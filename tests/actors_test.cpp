@@ -453,6 +453,12 @@ BOOST_AUTO_TEST_CASE(every_record_field_round_trips_through_every_encoding) {
   v.upload = upload_state{"bytes", 12, {upload_part{0, 12, "n1", std::string(64, 'c')}}};
   v.import_url = "https://example.com/a.mp4";
   v.import_headers = {"Authorization: x"};
+  v.epoch = 13;
+  v.version = 14;
+  v.owner_node = "n2";
+  v.takeovers = {"13 n2"};
+  v.chunk_node.assign(v.chunks.size(), "n3");
+  v.chunk_epoch.assign(v.chunks.size(), 13);
   auto json = encode(v);
   // JSON: every listed field is written, and read back the same.
 #define REEL_NAMED(name) BOOST_TEST(json.find("\"" #name "\"") != std::string::npos, #name);

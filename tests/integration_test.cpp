@@ -6,6 +6,7 @@
 #include "tests/reeld_process.hpp"
 
 #include <fstream>
+#include <random>
 #include <regex>
 
 using namespace reel::test;
@@ -319,6 +320,40 @@ BOOST_AUTO_TEST_CASE(delete_removes_media) {
   BOOST_TEST(node().request("GET", "/v1/videos/" + id).status == 404);
   BOOST_TEST(!std::filesystem::exists(node().data() + "/media/" + id));
   BOOST_TEST(!std::filesystem::exists(node().data() + "/sources/" + id));
+}
+
+BOOST_AUTO_TEST_CASE(an_idempotency_key_makes_one_video_however_often_it_is_sent) {
+  auto clip = make_clip(clips(), "once.mp4", 320, 240, 1);
+  auto key = "once-" + std::to_string(std::random_device{}());
+  auto list_total = [] {
+    return node().request("GET", "/v1/videos?limit=1").j["pagination"]["total"].get<int>();
+  };
+  auto before = list_total();
+  auto first = node().upload(clip, "root", reeld_process::key,
+                             "-H " + quote("Idempotency-Key: " + key));
+  BOOST_REQUIRE_MESSAGE(first.status == 202, first.body);
+  auto again = node().upload(clip, "root", reeld_process::key,
+                             "-H " + quote("Idempotency-Key: " + key));
+  BOOST_REQUIRE_MESSAGE(again.status == 202, again.body);
+  BOOST_TEST(again.j["data"]["id"] == first.j["data"]["id"]);
+  BOOST_TEST(list_total() == before + 1);
+  // Another key, another video; a key no client could send is refused.
+  auto other = node().upload(clip, "root", reeld_process::key,
+                             "-H " + quote("Idempotency-Key: " + key + "-2"));
+  BOOST_REQUIRE(other.status == 202);
+  BOOST_TEST(other.j["data"]["id"] != first.j["data"]["id"]);
+  auto bad = node().upload(clip, "root", reeld_process::key,
+                           "-H " + quote("Idempotency-Key: " + std::string(300, 'k')));
+  BOOST_TEST(bad.status == 400);
+  // A deleted video's key makes a new one: the first is gone for good.
+  auto id = first.j["data"]["id"].get<std::string>();
+  node().wait_terminal(id);
+  BOOST_REQUIRE(node().request("DELETE", "/v1/videos/" + id).status == 204);
+  auto after = node().upload(clip, "root", reeld_process::key,
+                             "-H " + quote("Idempotency-Key: " + key));
+  BOOST_REQUIRE(after.status == 202);
+  BOOST_TEST(after.j["data"]["id"] != id);
+  BOOST_TEST(node().request("GET", "/v1/videos/" + id).status == 404);
 }
 
 BOOST_AUTO_TEST_CASE(metrics_count_what_happened) {

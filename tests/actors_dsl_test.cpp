@@ -398,9 +398,19 @@ CAF_TEST(the keyring is the one writer of keys tokens and webhooks) {
                                  token_atom::value, std::string{"evil"},
                                  tok->token);
   CAF_CHECK(!other && code_of(other.error()) == ec::not_found);
+  auto stored_row = *table()->tokens.begin(); // key, sealed record
   CAF_CHECK(ask<caf::ok_atom>(ring, caf::delete_atom::value, token_atom::value,
                               std::string{"acme"}, tok->token));
   CAF_CHECK(!find_upload_token(*table(), ctx.secrets, tok->token));
+  // Sent back by a node that missed the deletion: its mark refuses it.
+  self->send(ring, caf::put_atom::value,
+             replicated_row{static_cast<int32_t>(cf::tokens), stored_row.first,
+                            encode(stored_row.second), false});
+  settle();
+  CAF_CHECK(!find_upload_token(*table(), ctx.secrets, tok->token));
+  auto on_disk = store->get(cf::tokens, stored_row.first);
+  CAF_REQUIRE(on_disk);
+  CAF_CHECK(!on_disk->has_value());
   // A webhook with an unknown event is refused; a good one is listed.
   auto bad = ask<webhook_record>(ring, create_atom::value, webhook_atom::value,
                                  std::string{"acme"},

@@ -293,7 +293,10 @@ std::string digest(self_ptr self) {
   auto* store = self->state.ctx->store;
   for (auto family : replicated_families)
     if (store->scan(family, "", [&](auto& key, auto& value) {
-          fold(static_cast<int>(family), key, value);
+          // A tombstone's value is when each node deleted the video: the
+          // same tombstone everywhere, whatever its time.
+          fold(static_cast<int>(family), key,
+               family == cf::tombstones ? std::string{} : value);
           return true;
         }))
       return {};

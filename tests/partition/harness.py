@@ -257,6 +257,22 @@ class Checker:
                 self.stats(scenario)["deleted"] += 1
                 return
 
+    def play_during_cut(self, nodes, scenario):
+        """A ready video's playlist from every node while cut (counted, not
+        judged: a node holds the media of only some videos, R = 2)."""
+        ready = [v for v in self.accepted if v not in self.deleted]
+        if not ready:
+            return
+        vid = random.choice(ready)
+        st = self.stats(scenario)
+        for node in nodes:
+            try:
+                status, _ = node.get(f"/media/{vid}/master-cmaf.m3u8", timeout=5)
+            except OSError:
+                status = 0
+            key = "played_during_cut" if status == 200 else "not_played_during_cut"
+            st[key] = st.get(key, 0) + 1
+
     def view(self, node):
         """Every video a node lists: id -> (state, failure, files)."""
         out, offset = {}, 0
@@ -371,6 +387,23 @@ class Checker:
         return bad
 
 
+def metric_sum(nodes, name):
+    """The sum over nodes of a Prometheus metric (every label set)."""
+    total = 0.0
+    for n in nodes:
+        try:
+            status, body = n.get("/metrics", timeout=5)
+        except OSError:
+            continue
+        for line in body.decode(errors="replace").splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                try:
+                    total += float(line.rsplit(" ", 1)[1])
+                except ValueError:
+                    pass
+    return total
+
+
 def frames(url):
     try:
         r = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
@@ -419,6 +452,7 @@ def nemesis_cycle(kind, net, nodes, checker, rng):
         checker.delete_one(nodes, scenario)
         checker.patch_one(nodes, scenario)
         checker.patch_one(nodes, scenario)
+        checker.play_during_cut(nodes, scenario)
         time.sleep(2)
         net.heal()
     if kind == "kill_on_heal":
@@ -496,6 +530,9 @@ def main():
             "refused": checker.refused, "never_accepted": len(checker.pending),
             "converged_s": None if took is None else round(took, 1),
             "by_scenario": checker.by_scenario,
+            "anti_entropy_repairs": metric_sum(nodes, "reel_cluster_anti_entropy_repairs_total"),
+            "failovers": metric_sum(nodes, "reel_cluster_failovers_total"),
+            "messages_dropped": metric_sum(nodes, "reel_cluster_messages_dropped_total"),
             "failures": {k: v for k, v in bad.items() if v},
             "counts": {k: len(v) for k, v in bad.items()},
         }

@@ -39,7 +39,11 @@ struct node_context {
   blob_store* blobs = nullptr;
   cluster_view* view = nullptr;     // this node and the others
   member_actor member;              // null without a cluster
-  replicator_actor replicator;      // null without a cluster
+  replicator_actor replicator;      // null without a cluster: fetches
+                                    // what a request or a video needs now
+  replicator_actor replicas;        // null without a cluster: keeps this
+                                    // node's copies (background; a long
+                                    // queue here never delays `replicator`)
   // TLS of the data plane (this node's certificate, the cluster CA); null
   // without a cluster.
   std::shared_ptr<cluster::link_security> link;

@@ -331,8 +331,10 @@ caf::expected<std::unique_ptr<node>> node::start(node_config cfg) {
     scheduler,
     scheduler_config{cfg_.workers,
                      worker_config{d.blobs.get(), d.view.get(), d.ctx.link}});
-  if (clustered)
+  if (clustered) {
     d.ctx.replicator = d.sys->spawn<caf::detached>(replicator, &d.ctx);
+    d.ctx.replicas = d.sys->spawn<caf::detached>(replicator, &d.ctx);
+  }
   d.ctx.webhooks = d.sys->spawn<caf::detached>(webhook_dispatcher, &d.ctx);
   d.ctx.keyring = d.sys->spawn(keyring, keyring_config{&d.ctx, &d.keys});
   d.manager = d.sys->spawn(video_manager, &d.ctx, d.scheduler);
@@ -1257,8 +1259,9 @@ void node::stop() {
   impl_->ctx.stopping = true;
   if (impl_->ctx.member)
     caf::anon_send_exit(impl_->ctx.member, caf::exit_reason::user_shutdown);
-  if (impl_->ctx.replicator)
-    caf::anon_send_exit(impl_->ctx.replicator, caf::exit_reason::user_shutdown);
+  for (auto* r : {&impl_->ctx.replicator, &impl_->ctx.replicas})
+    if (*r)
+      caf::anon_send_exit(*r, caf::exit_reason::user_shutdown);
   if (impl_->ctx.webhooks)
     caf::anon_send_exit(impl_->ctx.webhooks, caf::exit_reason::user_shutdown);
   if (impl_->ctx.keyring)
@@ -1267,6 +1270,7 @@ void node::stop() {
   caf::anon_send_exit(impl_->scheduler, caf::exit_reason::user_shutdown);
   impl_->ctx.member = nullptr;
   impl_->ctx.replicator = nullptr;
+  impl_->ctx.replicas = nullptr;
   impl_->ctx.webhooks = nullptr;
   impl_->ctx.keyring = nullptr;
   impl_->manager = nullptr;

@@ -108,8 +108,8 @@ void rebalance(self_ptr self) {
       // over; this node stops writing it until it sees a majority again.
       log::info("video.paused_no_quorum", {{"video", v.id}});
       stop_video(self, v.id);
-    } else if (v.state == states::ready && st.ctx->replicator) {
-      self->send(st.ctx->replicator, caf::put_atom::value, v);
+    } else if (v.state == states::ready && st.ctx->replicas) {
+      self->send(st.ctx->replicas, caf::put_atom::value, v);
     }
   }
 }
@@ -148,8 +148,8 @@ caf::error adopt(self_ptr self, const video_record& v) {
   }
   if (should_run(self, v))
     start_video(self, v);
-  else if (st.ctx->replicator)
-    self->send(st.ctx->replicator, caf::put_atom::value, v);
+  else if (st.ctx->replicas)
+    self->send(st.ctx->replicas, caf::put_atom::value, v);
   return {};
 }
 

@@ -382,8 +382,8 @@ class Checker:
         # Deleted ones answer 404 everywhere.
         for vid in self.deleted:
             for n in self.nodes:
-                if n.get(f"/v1/videos/{vid}")[0] != 404:
-                    bad["resurrected"].append(f"{vid}@n{n.i}")
+                if n.get(f"/v1/videos/{vid}")[0] != 404 and vid not in bad["resurrected"]:
+                    bad["resurrected"].append(vid)
         return bad
 
 
@@ -522,7 +522,7 @@ def main():
             st = checker.stats(checker.accepted[vid][1])
             st["lost"] = st.get("lost", 0) + 1
         for vid in bad["resurrected"]:
-            st = checker.stats(checker.deleted.get(vid.split("@")[0], "?"))
+            st = checker.stats(checker.deleted.get(vid, "?"))
             st["resurrected"] = st.get("resurrected", 0) + 1
         report = {
             "seed": a.seed, "nodes": a.nodes, "cycles": a.cycles, "skew_s": a.skew,

@@ -381,6 +381,17 @@ db& node::store() {
   return *impl_->store;
 }
 
+store_usage node::store_stats() {
+  auto& s = *impl_->store;
+  return store_usage{s.size_bytes(),
+                     s.int_property("rocksdb.num-running-compactions"),
+                     s.int_property("rocksdb.estimate-pending-compaction-bytes")};
+}
+
+int64_t node::blob_bytes() {
+  return impl_->blobs->used_bytes();
+}
+
 caf::expected<std::string> node::bootstrap() {
   return impl_->ask<std::string>(impl_->ctx.keyring, bootstrap_atom::value,
                                  impl_->ctx.config.bootstrap_key);

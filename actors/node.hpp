@@ -30,6 +30,13 @@ struct tenant_summary {
   int64_t videos = 0;
 };
 
+/// What this node's store takes on disk, and its background work.
+struct store_usage {
+  int64_t db_bytes = 0;   // RocksDB, approximate (SST + memtables)
+  int64_t compactions_running = 0;
+  int64_t compaction_pending_bytes = 0;
+};
+
 /// What a garbage collection removed, per kind, in the order they ran:
 /// "tmp", "tus" (when tus is served), "parts", "orphans", "replicas",
 /// "deliveries".
@@ -68,6 +75,11 @@ public:
   const node_config& config() const;
   blob_store& blobs();
   db& store();
+  /// The store's size and compactions.
+  store_usage store_stats();
+  /// The size of the blob files (sources/, work/, media/): a walk of the
+  /// directories, so callers keep it a while.
+  int64_t blob_bytes();
 
   /// On a store without keys, registers an admin key of tenant "default":
   /// cfg.bootstrap_key if given, else a generated one. Answers the key when

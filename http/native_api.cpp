@@ -7,8 +7,6 @@
 #include "http/server.hpp"
 #include "ops/metrics.hpp"
 #include "ops/util.hpp"
-#include "storage/blob_store.hpp"
-#include "storage/db.hpp"
 
 #include <cmath>
 #include <cstdlib>
@@ -152,12 +150,12 @@ nlohmann::ordered_json member_json(const member_info& m,
 /// The node's metrics, as Prometheus text.
 void serve_metrics(node& n, httplib::Response& res) {
   auto& m = metrics();
-  m.store_bytes.Set(static_cast<double>(n.store().size_bytes()));
-  m.store_compactions_running.Set(static_cast<double>(
-    n.store().int_property("rocksdb.num-running-compactions")));
-  m.store_compaction_pending_bytes.Set(static_cast<double>(
-    n.store().int_property("rocksdb.estimate-pending-compaction-bytes")));
-  m.refresh_blob_bytes([&n] { return n.blobs().used_bytes(); });
+  auto db = n.store_stats();
+  m.store_bytes.Set(static_cast<double>(db.db_bytes));
+  m.store_compactions_running.Set(static_cast<double>(db.compactions_running));
+  m.store_compaction_pending_bytes.Set(
+    static_cast<double>(db.compaction_pending_bytes));
+  m.refresh_blob_bytes([&n] { return n.blob_bytes(); });
   res.set_content(m.serialize(), "text/plain; version=0.0.4; charset=utf-8");
 }
 
@@ -646,8 +644,8 @@ void add_native_api(route_table& t, node& n) {
                       {"videos", by_state},
                       {"tasks", {{"queued", tasks->first},
                                  {"running", tasks->second}}},
-                      {"disk", {{"blob_bytes", n.blobs().used_bytes()},
-                                {"db_bytes", n.store().size_bytes()}}}});
+                      {"disk", {{"blob_bytes", n.blob_bytes()},
+                                {"db_bytes", n.store_stats().db_bytes}}}});
       });
 }
 

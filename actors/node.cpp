@@ -205,6 +205,22 @@ struct node::impl {
     return done ? caf::error{} : done.error();
   }
 
+  /// `scan` (a read through the whole store) in an actor of its own, as
+  /// run_detached: an HTTP worker never scans RocksDB itself.
+  template <class T>
+  caf::expected<T> scan_detached(std::function<caf::expected<T>()> scan) {
+    // Shared: a scan that outlives the wait still has somewhere to write.
+    auto out = std::make_shared<caf::expected<T>>(
+      make_error(ec::timeout, "the scan did not finish"));
+    auto err = run_detached([scan = std::move(scan), out] {
+      *out = scan();
+      return caf::error{};
+    });
+    if (err)
+      return err;
+    return std::move(*out);
+  }
+
   /// Asks `dest` and waits for one answer of type R.
   template <class R, class Dest, class... Ts>
   caf::expected<R> ask(const Dest& dest, Ts&&... xs) {
@@ -795,20 +811,24 @@ caf::error node::delete_webhook(const std::string& tenant,
 caf::expected<std::vector<delivery_record>>
 node::list_deliveries(const std::string& tenant, const std::string& status,
                       size_t limit) {
-  std::vector<delivery_record> out;
-  auto err = impl_->store->scan(cf::outbox, "", [&](auto&, auto& bytes) {
-    delivery_record d;
-    if (!decode(bytes, d) && (tenant.empty() || d.tenant == tenant)
-        && (status.empty() || d.status == status))
-      out.push_back(std::move(d));
-    return true;
-  });
-  if (err)
-    return err;
-  std::reverse(out.begin(), out.end()); // ids sort by creation
-  if (out.size() > limit)
-    out.resize(limit);
-  return out;
+  auto* store = impl_->store.get();
+  return impl_->scan_detached<std::vector<delivery_record>>(
+    [store, tenant, status, limit]() -> caf::expected<std::vector<delivery_record>> {
+      std::vector<delivery_record> out;
+      auto err = store->scan(cf::outbox, "", [&](auto&, auto& bytes) {
+        delivery_record d;
+        if (!decode(bytes, d) && (tenant.empty() || d.tenant == tenant)
+            && (status.empty() || d.status == status))
+          out.push_back(std::move(d));
+        return true;
+      });
+      if (err)
+        return err;
+      std::reverse(out.begin(), out.end()); // ids sort by creation
+      if (out.size() > limit)
+        out.resize(limit);
+      return out;
+    });
 }
 
 caf::expected<principal> node::key_principal(const std::string& key_hash) {
@@ -1052,16 +1072,20 @@ caf::expected<std::string> node::media_file(const std::string& id,
 }
 
 caf::expected<std::map<std::string, int64_t>> node::video_counts() {
-  std::map<std::string, int64_t> out;
-  auto err = impl_->store->scan(cf::videos, "", [&](auto&, auto& bytes) {
-    video_record v;
-    if (!decode(bytes, v))
-      ++out[to_string(v.state)];
-    return true;
+  using counts = std::map<std::string, int64_t>;
+  auto* store = impl_->store.get();
+  return impl_->scan_detached<counts>([store]() -> caf::expected<counts> {
+    counts out;
+    auto err = store->scan(cf::videos, "", [&](auto&, auto& bytes) {
+      video_record v;
+      if (!decode(bytes, v))
+        ++out[to_string(v.state)];
+      return true;
+    });
+    if (err)
+      return err;
+    return out;
   });
-  if (err)
-    return err;
-  return out;
 }
 
 caf::expected<std::pair<int64_t, int64_t>> node::task_counts() {
@@ -1118,12 +1142,22 @@ caf::expected<std::vector<tenant_summary>> node::list_tenants() {
     return all.error();
   for (auto& k : *all)
     ++by_name[k.tenant].keys;
-  auto err = impl_->store->scan(cf::video_index, "", [&](auto& key, auto&) {
-    ++by_name[key.substr(0, key.find(keys::sep))].videos;
-    return true;
+  using videos = std::map<std::string, int64_t>;
+  auto* store = impl_->store.get();
+  auto per_tenant = impl_->scan_detached<videos>([store]() -> caf::expected<videos> {
+    videos n;
+    auto err = store->scan(cf::video_index, "", [&](auto& key, auto&) {
+      ++n[key.substr(0, key.find(keys::sep))];
+      return true;
+    });
+    if (err)
+      return err;
+    return n;
   });
-  if (err)
-    return err;
+  if (!per_tenant)
+    return per_tenant.error();
+  for (auto& [name, count] : *per_tenant)
+    by_name[name].videos = count;
   std::vector<tenant_summary> out;
   for (auto& [name, t] : by_name) {
     t.tenant = name;

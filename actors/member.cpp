@@ -269,10 +269,14 @@ void send_everything(self_ptr self, const member_actor& peer) {
     if (err)
       break;
   }
+  // Video records only where this node may write them (its placement
+  // rank, as the receiver checks): the others are the peer's to get from
+  // the nodes that may, and would only be dropped there.
+  auto me = self->state.me.node_id;
   if (!err)
     err = store->scan(cf::videos, "", [&](auto&, auto& bytes) {
       video_record v;
-      if (!decode(bytes, v))
+      if (!decode(bytes, v) && may_write(self, me, v.id))
         self->send(peer, caf::put_atom::value, v);
       return true;
     });

@@ -387,6 +387,24 @@ class Checker:
         return bad
 
 
+def metric_by_labels(nodes, name):
+    """A Prometheus metric summed over nodes, per label set."""
+    out = {}
+    for n in nodes:
+        try:
+            status, body = n.get("/metrics", timeout=5)
+        except OSError:
+            continue
+        for line in body.decode(errors="replace").splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                try:
+                    out[series[len(name):] or "{}"] = out.get(series[len(name):] or "{}", 0) + float(value)
+                except ValueError:
+                    pass
+    return {k: v for k, v in out.items() if v}
+
+
 def metric_sum(nodes, name):
     """The sum over nodes of a Prometheus metric (every label set)."""
     total = 0.0
@@ -532,7 +550,7 @@ def main():
             "by_scenario": checker.by_scenario,
             "anti_entropy_repairs": metric_sum(nodes, "reel_cluster_anti_entropy_repairs_total"),
             "failovers": metric_sum(nodes, "reel_cluster_failovers_total"),
-            "messages_dropped": metric_sum(nodes, "reel_cluster_messages_dropped_total"),
+            "messages_dropped": metric_by_labels(nodes, "reel_cluster_messages_dropped_total"),
             "failures": {k: v for k, v in bad.items() if v},
             "counts": {k: len(v) for k, v in bad.items()},
         }

@@ -12,6 +12,7 @@
 #include <caf/openssl/all.hpp>
 
 #include <chrono>
+#include <string_view>
 
 namespace reel {
 
@@ -86,10 +87,22 @@ bool may_write(self_ptr self, const std::string& member,
   return at != order.end() && static_cast<size_t>(at - order.begin()) < allowed;
 }
 
+/// How far ahead of this node's clock an owner epoch may be (epochs are
+/// the raiser's clock when it is ahead of the last epoch + 1): a clock
+/// skewed by minutes passes, an epoch that would lock a video for days
+/// does not.
+constexpr int64_t max_epoch_ahead_ms = 3600 * 1000;
+
 /// Whether a video record from `member` may be stored: it may write it by
-/// placement, and it does not move a video to another tenant.
+/// placement, its owner epoch is not far ahead of this node's clock, and it
+/// does not move a video to another tenant.
 bool record_admitted(self_ptr self, const char* message,
                      const std::string& member, const video_record& v) {
+  bool record = std::string_view{message} == "record";
+  if (record && v.epoch > static_cast<uint64_t>(now_ms() + max_epoch_ahead_ms)) {
+    wire::dropped(message, "epoch_ahead", member, v.id);
+    return false;
+  }
   if (!may_write(self, member, v.id)) {
     wire::dropped(message, "not_in_placement", member, v.id);
     return false;

@@ -255,6 +255,12 @@ BOOST_AUTO_TEST_CASE(what_no_member_may_send_is_refused_and_counted) {
   self->send(*n0, caf::delete_atom::value, escaping);
   self->send(*n0, caf::put_atom::value, escaping);
   self->send(*n0, caf::put_atom::value, record_with_id("../db"));
+  // An owner epoch days ahead of every clock: it would make the record
+  // win over every real owner's for days.
+  auto ahead = record_with_id(reel::make_uuid());
+  ahead.epoch = static_cast<uint64_t>(reel::now_ms()) + 10ULL * 24 * 3600 * 1000;
+  ahead.owner_node = "intruder";
+  self->send(*n0, caf::put_atom::value, ahead);
   self->request(*n0, 5s, caf::delete_atom::value, std::string{"default"},
                 c.escaping_id())
       .receive([](caf::ok_atom) {}, [](caf::error&) {});
@@ -302,6 +308,8 @@ BOOST_AUTO_TEST_CASE(what_no_member_may_send_is_refused_and_counted) {
   BOOST_TEST(c.nodes[0]->request("GET", "/v1/videos", key).status == 401);
   BOOST_TEST(c.dropped(0, "delete", "invalid") >= 1);
   BOOST_TEST(c.dropped(0, "record", "invalid") >= 2);
+  BOOST_TEST(c.dropped(0, "record", "epoch_ahead") >= 1);
+  BOOST_TEST(c.nodes[0]->request("GET", "/v1/videos/" + ahead.id).status == 404);
   BOOST_TEST(c.dropped(0, "task", "invalid") >= 4);
   BOOST_TEST(c.dropped(0, "row", "invalid") >= 2);
   BOOST_TEST(c.dropped(0, "gossip", "impersonation") >= 1);
